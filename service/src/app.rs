@@ -1,0 +1,129 @@
+//! Builds the application from (Config, PgPool) and runs it until a shutdown
+//! signal: used by `main`, the tests and the benchmark alike.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use poem::listener::TcpAcceptor;
+use poem::{Endpoint, EndpointExt, Route, Server};
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::error::render_error;
+use crate::http::{
+    body_limit::BodyLimit, cors::Cors, request_id::RequestId, security_headers::SecurityHeaders,
+};
+use crate::{api, db};
+
+/// Request bodies above this are refused with 413 before a handler reads them.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What every handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+}
+
+/// The whole HTTP surface: API operations, spec, docs, middleware.
+pub fn routes(state: &AppState) -> impl Endpoint + 'static {
+    let api = api::service(state);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .with(BodyLimit::new(MAX_BODY_BYTES))
+        .catch_all_error(render_error)
+        .with(SecurityHeaders)
+        .with(Cors::new(state.config.storefront_origins.clone()))
+        .with(RequestId)
+}
+
+/// A bound, not yet running, service.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the configured address with a lazily connecting pool.
+    pub async fn build(config: Config) -> std::io::Result<Application> {
+        let pool = db::lazy_pool(&config.database);
+        Application::build_with_pool(config, pool).await
+    }
+
+    /// Binds the configured address (port 0 picks a free port) using `pool`.
+    pub async fn build_with_pool(config: Config, pool: PgPool) -> std::io::Result<Application> {
+        let listener = tokio::net::TcpListener::bind(config.bind_address).await?;
+        let local_addr = listener.local_addr()?;
+        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        Ok(Application {
+            acceptor,
+            local_addr,
+            state: AppState {
+                pool,
+                config: Arc::new(config),
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+    /// requests finish (up to the configured timeout) and closes the pool.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let Application {
+            acceptor,
+            local_addr,
+            state,
+        } = self;
+        let timeout = state.config.shutdown_timeout;
+        let app = routes(&state);
+        tracing::info!(
+            address = %local_addr,
+            environment = state.config.environment.as_str(),
+            "listening"
+        );
+        let result = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(timeout))
+            .await;
+        state.pool.close().await;
+        tracing::info!("shutdown complete");
+        result
+    }
+}
+
+/// Resolves on SIGTERM (container stop) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,668 @@
+//! One typed configuration, read from the environment once at start-up.
+//!
+//! Every problem is collected and reported together, each naming the variable
+//! and what it expects, so an operator fixes a task definition in one pass.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+
+/// Where the service runs; decides cookie security, log format and error detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub fn is_development(self) -> bool {
+        self == Environment::Development
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Staging => "staging",
+            Environment::Production => "production",
+        }
+    }
+}
+
+impl FromStr for Environment {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "development" | "dev" => Ok(Environment::Development),
+            "staging" => Ok(Environment::Staging),
+            "production" | "prod" => Ok(Environment::Production),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A value that must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A browser origin (`scheme://host[:port]`), compared byte for byte with the
+/// `Origin` request header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let rest = raw
+            .strip_prefix("https://")
+            .or_else(|| raw.strip_prefix("http://"))
+            .ok_or_else(|| format!("'{raw}' must start with http:// or https://"))?;
+        if rest.is_empty() || rest.contains('/') || rest.contains('?') || rest.contains('#') {
+            return Err(format!(
+                "'{raw}' must be an origin like https://www.example.com (no path, no trailing slash)"
+            ));
+        }
+        Ok(Origin(raw.to_ascii_lowercase()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    pub connect_options: PgConnectOptions,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    // PgConnectOptions' own Debug prints the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("host", &self.connect_options.get_host())
+            .field("port", &self.connect_options.get_port())
+            .field("database", &self.connect_options.get_database())
+            .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StripeSettings {
+    pub secret_key: Secret,
+    /// Several signing secrets are accepted at once so a secret can be rotated
+    /// without dropping webhooks.
+    pub webhook_secrets: Vec<Secret>,
+    /// Base URL of the Stripe API; tests point it at a fake server.
+    pub api_base: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    /// Plain SMTP, for a local mail sink only.
+    None,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub security: SmtpSecurity,
+    pub from: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub environment: Environment,
+    pub bind_address: SocketAddr,
+    pub database: DatabaseSettings,
+    pub secret_key: Secret,
+    pub storefront_origins: Vec<Origin>,
+    /// `Domain=` attribute of the cookies we set; `None` gives host-only cookies.
+    pub cookie_domain: Option<String>,
+    /// Public URL of the storefront, used to build links in emails and redirects.
+    pub storefront_url: String,
+    pub shutdown_timeout: Duration,
+    pub log_json: bool,
+    pub stripe: Option<StripeSettings>,
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// One variable that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: &'static str,
+    pub expected: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {}: {}", p.variable, p.expected)).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+pub const DEFAULT_BIND_ADDRESS: &str = "127.0.0.1:8000";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut r = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+
+        let environment = r.parsed(
+            "APP_ENVIRONMENT",
+            None,
+            "one of development, staging, production",
+            |v| v.parse::<Environment>().map_err(|_| ()),
+        );
+        let bind_address = r.parsed(
+            "APP_BIND_ADDRESS",
+            Some(DEFAULT_BIND_ADDRESS),
+            "a socket address such as 127.0.0.1:8000 or 0.0.0.0:8000",
+            |v| v.parse::<SocketAddr>().map_err(|_| ()),
+        );
+        let connect_options = r.parsed(
+            "DATABASE_URL",
+            None,
+            "a PostgreSQL URL such as postgres://user:password@host:5432/dbname",
+            |v| {
+                if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+                    PgConnectOptions::from_str(v).map_err(|_| ())
+                } else {
+                    Err(())
+                }
+            },
+        );
+        let max_connections = r.parsed(
+            "APP_DB_MAX_CONNECTIONS",
+            Some("10"),
+            "a whole number from 1 to 1000",
+            |v| match v.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                _ => Err(()),
+            },
+        );
+        let min_connections = r.parsed(
+            "APP_DB_MIN_CONNECTIONS",
+            Some("0"),
+            "a whole number not above APP_DB_MAX_CONNECTIONS",
+            |v| v.parse::<u32>().map_err(|_| ()),
+        );
+        let acquire_timeout = r.parsed(
+            "APP_DB_ACQUIRE_TIMEOUT_MS",
+            Some("3000"),
+            "milliseconds, a whole number from 1 to 60000",
+            |v| millis(v, 60_000),
+        );
+        let idle_timeout = r.parsed(
+            "APP_DB_IDLE_TIMEOUT_SECS",
+            Some("600"),
+            "seconds, a whole number from 1 to 86400",
+            |v| secs(v, 86_400),
+        );
+        let secret_key = r.parsed(
+            "APP_SECRET_KEY",
+            None,
+            "the signing key (at least 32 characters; keep the Django SECRET_KEY when adopting a Django database)",
+            |v| {
+                if v.chars().count() >= 32 {
+                    Ok(Secret::new(v))
+                } else {
+                    Err(())
+                }
+            },
+        );
+        let storefront_origins = r.parsed(
+            "APP_STOREFRONT_ORIGINS",
+            None,
+            "a comma-separated list of origins such as https://www.example.com,https://example.com",
+            |v| {
+                let origins: Result<Vec<_>, _> = v
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(Origin::parse)
+                    .collect();
+                match origins {
+                    Ok(list) if !list.is_empty() => Ok(list),
+                    _ => Err(()),
+                }
+            },
+        );
+        let cookie_domain = r.optional(
+            "APP_COOKIE_DOMAIN",
+            "a domain such as .example.com, or unset for host-only cookies",
+            |v| {
+                let ok = !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+                if ok { Ok(v.to_owned()) } else { Err(()) }
+            },
+        );
+        let storefront_url = r.parsed(
+            "APP_STOREFRONT_URL",
+            None,
+            "the storefront's public URL such as https://www.example.com (used in email links)",
+            |v| {
+                let host = v
+                    .strip_prefix("https://")
+                    .or_else(|| v.strip_prefix("http://"));
+                match host {
+                    Some(h) if !h.is_empty() && !h.starts_with('/') => {
+                        Ok(v.trim_end_matches('/').to_owned())
+                    }
+                    _ => Err(()),
+                }
+            },
+        );
+        let shutdown_timeout = r.parsed(
+            "APP_SHUTDOWN_TIMEOUT_SECS",
+            Some("30"),
+            "seconds, a whole number from 1 to 3600",
+            |v| secs(v, 3600),
+        );
+        let log_format = r.optional("APP_LOG_FORMAT", "json or pretty", |v| match v {
+            "json" => Ok(true),
+            "pretty" => Ok(false),
+            _ => Err(()),
+        });
+        let stripe = read_stripe(&mut r);
+        let smtp = read_smtp(&mut r);
+
+        if let (Some(min), Some(max)) = (min_connections, max_connections)
+            && min > max
+        {
+            r.problem(
+                "APP_DB_MIN_CONNECTIONS",
+                "a whole number not above APP_DB_MAX_CONNECTIONS",
+            );
+        }
+
+        match (
+            environment,
+            bind_address,
+            connect_options,
+            max_connections,
+            min_connections,
+            acquire_timeout,
+            idle_timeout,
+            secret_key,
+            storefront_origins,
+            storefront_url,
+            shutdown_timeout,
+        ) {
+            (
+                Some(environment),
+                Some(bind_address),
+                Some(connect_options),
+                Some(max_connections),
+                Some(min_connections),
+                Some(acquire_timeout),
+                Some(idle_timeout),
+                Some(secret_key),
+                Some(storefront_origins),
+                Some(storefront_url),
+                Some(shutdown_timeout),
+            ) if r.problems.is_empty() => Ok(Config {
+                environment,
+                bind_address,
+                database: DatabaseSettings {
+                    connect_options: connect_options.application_name("startupwebapp"),
+                    max_connections,
+                    min_connections,
+                    acquire_timeout,
+                    idle_timeout,
+                },
+                secret_key,
+                storefront_origins,
+                cookie_domain: cookie_domain.flatten(),
+                storefront_url,
+                shutdown_timeout,
+                log_json: log_format
+                    .flatten()
+                    .unwrap_or(!environment.is_development()),
+                stripe: stripe.flatten(),
+                smtp: smtp.flatten(),
+            }),
+            _ => Err(ConfigError {
+                problems: r.problems,
+            }),
+        }
+    }
+}
+
+fn millis(v: &str, max: u64) -> Result<Duration, ()> {
+    match v.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_millis(n)),
+        _ => Err(()),
+    }
+}
+
+fn secs(v: &str, max: u64) -> Result<Duration, ()> {
+    match v.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(()),
+    }
+}
+
+/// Stripe is optional until checkout is configured; a partial set is an error.
+fn read_stripe(r: &mut Reader<'_>) -> Option<Option<StripeSettings>> {
+    let key = r.optional(
+        "STRIPE_SECRET_KEY",
+        "a Stripe secret key (sk_live_… or sk_test_…)",
+        |v| {
+            if v.starts_with("sk_") || v.starts_with("rk_") {
+                Ok(Secret::new(v))
+            } else {
+                Err(())
+            }
+        },
+    )?;
+    let secrets = r.optional(
+        "STRIPE_WEBHOOK_SECRETS",
+        "a comma-separated list of webhook signing secrets (whsec_…)",
+        |v| {
+            let list: Vec<Secret> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .collect();
+            if list.is_empty() || list.iter().any(|s| !s.expose().starts_with("whsec_")) {
+                Err(())
+            } else {
+                Ok(list)
+            }
+        },
+    )?;
+    let api_base = r.optional("STRIPE_API_BASE", "an http(s) URL of the Stripe API", |v| {
+        if v.starts_with("http://") || v.starts_with("https://") {
+            Ok(v.to_owned())
+        } else {
+            Err(())
+        }
+    })?;
+    match (key, secrets) {
+        (Some(secret_key), Some(webhook_secrets)) => Some(Some(StripeSettings {
+            secret_key,
+            webhook_secrets,
+            api_base,
+        })),
+        (None, None) => Some(None),
+        (Some(_), None) => {
+            r.problem(
+                "STRIPE_WEBHOOK_SECRETS",
+                "set together with STRIPE_SECRET_KEY",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            r.problem(
+                "STRIPE_SECRET_KEY",
+                "set together with STRIPE_WEBHOOK_SECRETS",
+            );
+            None
+        }
+    }
+}
+
+/// SMTP is optional until email is configured; `SMTP_HOST` switches it on.
+fn read_smtp(r: &mut Reader<'_>) -> Option<Option<SmtpSettings>> {
+    let host = r.optional("SMTP_HOST", "a host name", |v| Ok(v.to_owned()));
+    let security = r.parsed(
+        "SMTP_SECURITY",
+        Some("starttls"),
+        "one of starttls, tls, none",
+        |v| match v {
+            "starttls" => Ok(SmtpSecurity::StartTls),
+            "tls" => Ok(SmtpSecurity::Tls),
+            "none" => Ok(SmtpSecurity::None),
+            _ => Err(()),
+        },
+    );
+    let port = r.parsed("SMTP_PORT", Some("587"), "a port number", |v| {
+        v.parse::<u16>().map_err(|_| ())
+    });
+    let username = r.optional("SMTP_USERNAME", "a user name", |v| Ok(v.to_owned()));
+    let password = r.optional("SMTP_PASSWORD", "a password", |v| Ok(Secret::new(v)));
+    let from = r.optional(
+        "SMTP_FROM",
+        "the sender address such as StartUpWebApp <noreply@example.com>",
+        |v| {
+            if v.contains('@') {
+                Ok(v.to_owned())
+            } else {
+                Err(())
+            }
+        },
+    );
+    let host = host?;
+    let (security, port, username, password, from) =
+        (security?, port?, username?, password?, from?);
+    match (host, from) {
+        (None, _) => Some(None),
+        (Some(_), None) => {
+            r.problem("SMTP_FROM", "set whenever SMTP_HOST is set");
+            None
+        }
+        (Some(host), Some(from)) => Some(Some(SmtpSettings {
+            host,
+            port,
+            username,
+            password,
+            security,
+            from,
+        })),
+    }
+}
+
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Reader<'_> {
+    fn problem(&mut self, variable: &'static str, expected: &str) {
+        self.problems.push(ConfigProblem {
+            variable,
+            expected: expected.to_owned(),
+        });
+    }
+
+    fn raw(&self, variable: &str) -> Option<String> {
+        (self.lookup)(variable)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A required variable (or one with a default); `None` once a problem is recorded.
+    fn parsed<T>(
+        &mut self,
+        variable: &'static str,
+        default: Option<&str>,
+        expected: &str,
+        parse: impl Fn(&str) -> Result<T, ()>,
+    ) -> Option<T> {
+        match self.raw(variable).or_else(|| default.map(str::to_owned)) {
+            None => {
+                self.problem(variable, &format!("missing; expected {expected}"));
+                None
+            }
+            Some(v) => match parse(&v) {
+                Ok(t) => Some(t),
+                Err(()) => {
+                    // Never echo a value back: it may be a secret.
+                    self.problem(variable, &format!("malformed; expected {expected}"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// An optional variable: `Some(None)` when unset, `None` when malformed.
+    fn optional<T>(
+        &mut self,
+        variable: &'static str,
+        expected: &str,
+        parse: impl Fn(&str) -> Result<T, ()>,
+    ) -> Option<Option<T>> {
+        match self.raw(variable) {
+            None => Some(None),
+            Some(v) => match parse(&v) {
+                Ok(t) => Some(Some(t)),
+                Err(()) => {
+                    self.problem(variable, &format!("malformed; expected {expected}"));
+                    None
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("APP_ENVIRONMENT", "development"),
+            (
+                "DATABASE_URL",
+                "postgres://app:db-password-xyz@127.0.0.1:5432/app",
+            ),
+            ("APP_SECRET_KEY", "0123456789abcdef0123456789abcdef-dev"),
+            ("APP_STOREFRONT_ORIGINS", "http://localhost:8080"),
+            ("APP_STOREFRONT_URL", "http://localhost:8080"),
+        ])
+    }
+
+    fn load(map: &HashMap<&'static str, &'static str>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
+    }
+
+    fn variables(err: ConfigError) -> Vec<&'static str> {
+        err.problems.iter().map(|p| p.variable).collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_optional_values_are_unset() {
+        let config = load(&base()).expect("valid config");
+        assert_eq!(config.bind_address.to_string(), DEFAULT_BIND_ADDRESS);
+        assert_eq!(config.database.max_connections, 10);
+        assert!(config.stripe.is_none());
+        assert!(config.smtp.is_none());
+        assert!(!config.log_json, "development logs are human-readable");
+    }
+
+    #[test]
+    fn every_missing_required_variable_is_named() {
+        let err = load(&HashMap::new()).expect_err("empty environment");
+        let vars = variables(err);
+        for v in [
+            "APP_ENVIRONMENT",
+            "DATABASE_URL",
+            "APP_SECRET_KEY",
+            "APP_STOREFRONT_ORIGINS",
+            "APP_STOREFRONT_URL",
+        ] {
+            assert!(vars.contains(&v), "{v} not reported in {vars:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_reported_without_echoing_them() {
+        let mut env = base();
+        env.insert("APP_BIND_ADDRESS", "not-an-address");
+        env.insert("APP_SECRET_KEY", "short-secret");
+        env.insert("APP_STOREFRONT_ORIGINS", "https://shop.example.com/path");
+        let err = load(&env).expect_err("malformed");
+        let message = err.to_string();
+        assert_eq!(
+            variables(err),
+            vec![
+                "APP_BIND_ADDRESS",
+                "APP_SECRET_KEY",
+                "APP_STOREFRONT_ORIGINS"
+            ]
+        );
+        assert!(message.contains("APP_BIND_ADDRESS: malformed; expected a socket address"));
+        assert!(!message.contains("short-secret"));
+    }
+
+    #[test]
+    fn stripe_settings_must_come_as_a_pair() {
+        let mut env = base();
+        env.insert("STRIPE_SECRET_KEY", "sk_test_123");
+        assert_eq!(
+            variables(load(&env).expect_err("half")),
+            vec!["STRIPE_WEBHOOK_SECRETS"]
+        );
+        env.insert("STRIPE_WEBHOOK_SECRETS", "whsec_a, whsec_b");
+        let stripe = load(&env).expect("pair").stripe.expect("stripe on");
+        assert_eq!(stripe.webhook_secrets.len(), 2);
+    }
+
+    #[test]
+    fn smtp_needs_a_sender_and_defaults_to_starttls() {
+        let mut env = base();
+        env.insert("SMTP_HOST", "email-smtp.us-east-1.amazonaws.com");
+        assert_eq!(
+            variables(load(&env).expect_err("no from")),
+            vec!["SMTP_FROM"]
+        );
+        env.insert("SMTP_FROM", "StartUpWebApp <noreply@example.com>");
+        let smtp = load(&env).expect("smtp").smtp.expect("smtp on");
+        assert_eq!(smtp.security, SmtpSecurity::StartTls);
+        assert_eq!(smtp.port, 587);
+    }
+
+    #[test]
+    fn production_defaults_to_json_logs() {
+        let mut env = base();
+        env.insert("APP_ENVIRONMENT", "production");
+        assert!(load(&env).expect("prod").log_json);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let config = load(&base()).expect("valid");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("0123456789abcdef"));
+        assert!(!debug.contains("db-password-xyz"));
+    }
+}

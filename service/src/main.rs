@@ -1,0 +1,148 @@
+//! The one binary: `serve` (default), `migrate`, `healthcheck`, `openapi`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use startupwebapp::{Application, Config, app, db, healthcheck, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "startupwebapp",
+    version,
+    about = "StartUpWebApp storefront API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate {
+        /// Create the database named in DATABASE_URL first if it does not exist.
+        #[arg(long)]
+        create_database: bool,
+    },
+    /// Exit 0 when the local service answers GET /healthz with 200, else 1.
+    Healthcheck {
+        /// Address to probe; defaults to APP_BIND_ADDRESS (wildcard → loopback).
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+    },
+    /// Print the OpenAPI document generated from the code.
+    Openapi,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve().await,
+            Command::Migrate { create_database } => migrate(create_database).await,
+            Command::Healthcheck { addr } => health(addr).await,
+            Command::Openapi => {
+                println!(
+                    "{}",
+                    startupwebapp::openapi_json(startupwebapp::placeholder_config())
+                );
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}
+
+fn load_config() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|e| {
+        eprintln!("startupwebapp: {e}");
+        ExitCode::from(2)
+    })
+}
+
+async fn serve() -> ExitCode {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    telemetry::init(config.log_json);
+    let bind = config.bind_address;
+    let application = match Application::build(config).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, address = %bind, "cannot bind");
+            return ExitCode::FAILURE;
+        }
+    };
+    match application.run_until(app::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(create_database: bool) -> ExitCode {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    telemetry::init(config.log_json);
+    if create_database && let Err(e) = db::create_database_if_missing(&config.database).await {
+        tracing::error!(error = %e, "cannot create the database");
+        return ExitCode::FAILURE;
+    }
+    let pool = match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(config.database.connect_options.clone())
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot connect to the database");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = db::MIGRATOR.run(&pool).await;
+    pool.close().await;
+    match result {
+        Ok(()) => {
+            tracing::info!("migrations are current");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "migration failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn health(addr: Option<std::net::SocketAddr>) -> ExitCode {
+    let addr = addr.unwrap_or_else(|| {
+        std::env::var("APP_BIND_ADDRESS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8000)))
+    });
+    match healthcheck::check(healthcheck::probe_address(addr), Duration::from_secs(3)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("startupwebapp healthcheck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

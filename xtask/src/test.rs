@@ -1,0 +1,168 @@
+//! `cargo xtask test`: the one test command, locally and in CI.
+//!
+//! fmt → clippy → every workspace test (nextest) against a real PostgreSQL
+//! (each DB test gets its own fresh migrated database) → infrastructure
+//! checks. Every step runs even after a failure, so one run shows everything;
+//! the database is torn down on any exit; the last line sums up the tests.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cdk, postgres, util};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Skip fmt and clippy.
+    #[arg(long)]
+    no_lint: bool,
+    /// Skip the infrastructure checks (CDK tests, cdk-nag, cfn-lint).
+    #[arg(long)]
+    no_infra: bool,
+    /// Extra arguments for nextest, e.g. a test-name filter.
+    #[arg(last = true)]
+    nextest_args: Vec<String>,
+}
+
+struct Outcome {
+    name: &'static str,
+    seconds: f64,
+    error: Option<String>,
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(util::workspace_root());
+    cmd
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let started = Instant::now();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut record = |name: &'static str, f: &mut dyn FnMut() -> Result<()>| {
+        util::step(name);
+        let t = Instant::now();
+        let error = f().err().map(|e| format!("{e:#}"));
+        if let Some(e) = &error {
+            eprintln!("    FAILED: {e}");
+        }
+        outcomes.push(Outcome {
+            name,
+            seconds: t.elapsed().as_secs_f64(),
+            error,
+        });
+    };
+
+    if !args.no_lint {
+        record("cargo fmt --check", &mut || {
+            util::run(cargo().args(["fmt", "--all", "--", "--check"]))
+                .context("formatting differs: run `cargo fmt --all`")
+        });
+        record(
+            "cargo clippy (all targets, warnings are errors)",
+            &mut || {
+                util::run(cargo().args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--quiet",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            },
+        );
+    }
+
+    let mut counts = None;
+    record("workspace tests against PostgreSQL (nextest)", &mut || {
+        let db = postgres::provision("test")?;
+        util::note(&format!("PostgreSQL: {}", db.origin));
+        let result = run_nextest(&db.url, &args.nextest_args);
+        counts = read_junit();
+        drop(db);
+        result
+    });
+
+    if !args.no_infra && cdk::present() {
+        record(
+            "infrastructure: CDK unit tests, snapshots and cdk-nag",
+            &mut || cdk::test(),
+        );
+        record("infrastructure: cdk synth + cfn-lint", &mut || {
+            let out = cdk::synth()?;
+            cdk::cfn_lint(&out)
+        });
+    }
+
+    eprintln!("\n==> summary");
+    for o in &outcomes {
+        eprintln!(
+            "    {:<4} {:<55} {:>7.1}s",
+            if o.error.is_some() { "FAIL" } else { "ok" },
+            o.name,
+            o.seconds
+        );
+    }
+    eprintln!("    total {:.1}s", started.elapsed().as_secs_f64());
+    let failed_steps: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.error.is_some())
+        .map(|o| o.name)
+        .collect();
+    // The closing line: the workspace test counts (nextest's JUnit report).
+    match counts {
+        Some((passed, failed, skipped)) => {
+            println!("tests: {passed} passed, {failed} failed, {skipped} skipped")
+        }
+        None => println!("tests: 0 passed, 0 failed (no test report was produced)"),
+    }
+    if failed_steps.is_empty() {
+        Ok(())
+    } else {
+        bail!("failed: {}", failed_steps.join("; "))
+    }
+}
+
+fn run_nextest(database_url: &str, extra: &[String]) -> Result<()> {
+    if Command::new(env!("CARGO"))
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        bail!("cargo-nextest is not installed: `cargo install cargo-nextest --locked`");
+    }
+    let junit = util::target_dir().join("nextest/default/junit.xml");
+    let _ = std::fs::remove_file(&junit);
+    util::run(
+        cargo()
+            .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .args(extra)
+            .env("DATABASE_URL", database_url)
+            // The tests build their own apps; keep their logs quiet unless asked.
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
+    )
+}
+
+/// (passed, failed, skipped) from nextest's JUnit report.
+fn read_junit() -> Option<(u64, u64, u64)> {
+    let xml = std::fs::read_to_string(util::target_dir().join("nextest/default/junit.xml")).ok()?;
+    let start = xml.find("<testsuites")?;
+    let head = &xml[start..start + xml[start..].find('>')?];
+    let attr = |name: &str| -> u64 {
+        head.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+            .and_then(|v| v.trim_end_matches('"').parse().ok())
+            .unwrap_or(0)
+    };
+    let (tests, failures, errors) = (attr("tests"), attr("failures"), attr("errors"));
+    // nextest omits skipped tests from the report's `tests` count.
+    let skipped = xml.matches("<skipped").count() as u64;
+    let failed = failures + errors;
+    Some((tests.saturating_sub(failed + skipped), failed, skipped))
+}
