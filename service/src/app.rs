@@ -6,13 +6,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use poem::listener::TcpAcceptor;
+use poem::middleware::CookieJarManager;
 use poem::{Endpoint, EndpointExt, Route, Server};
 use sqlx::PgPool;
 
 use crate::config::Config;
 use crate::error::render_error;
 use crate::http::{
-    body_limit::BodyLimit, cors::Cors, request_id::RequestId, security_headers::SecurityHeaders,
+    body_limit::BodyLimit, cookies::OutgoingCookies, cors::Cors, csrf::Csrf, request_id::RequestId,
+    security_headers::SecurityHeaders,
 };
 use crate::{api, db};
 
@@ -34,8 +36,21 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)
+        // The legacy index pages end in a slash, which poem-openapi paths cannot.
+        .at(
+            "/order/",
+            api::wire::index_endpoint(api::catalogue::INDEX_TEXT),
+        )
+        .at(
+            "/clientevent/",
+            api::wire::index_endpoint(api::client_events::INDEX_TEXT),
+        )
         .nest("/docs", docs)
+        .with(Csrf::new(state.config.storefront_origins.clone()))
         .with(BodyLimit::new(MAX_BODY_BYTES))
+        .with(OutgoingCookies)
+        // Outside CSRF: the check reads the request's cookie jar.
+        .with(CookieJarManager::new())
         .catch_all_error(render_error)
         .with(SecurityHeaders)
         .with(Cors::new(state.config.storefront_origins.clone()))

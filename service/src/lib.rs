@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod healthcheck;
 pub mod http;

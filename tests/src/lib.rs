@@ -5,6 +5,9 @@
 pub mod proxy;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::cookie::{CookieStore, Jar};
 
 use sqlx::PgPool;
 use startupwebapp::{Application, Config};
@@ -20,6 +23,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base_url: String,
     pub client: reqwest::Client,
+    /// The browser's cookie store, shared with `client`.
+    pub cookies: Arc<Jar>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -39,10 +44,12 @@ pub async fn spawn_app_with(config: Config, pool: PgPool) -> TestApp {
     let task = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
+    let cookies = Arc::new(Jar::default());
     TestApp {
         addr,
         base_url: format!("http://{addr}"),
-        client: browser_client(),
+        client: client_with(cookies.clone()),
+        cookies,
         stop: Some(stop),
         task: Some(task),
     }
@@ -50,8 +57,12 @@ pub async fn spawn_app_with(config: Config, pool: PgPool) -> TestApp {
 
 /// A client that keeps cookies, as the storefront's browser does.
 pub fn browser_client() -> reqwest::Client {
+    client_with(Arc::new(Jar::default()))
+}
+
+fn client_with(jar: Arc<Jar>) -> reqwest::Client {
     reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(jar)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("build an HTTP client")
@@ -68,6 +79,70 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the service")
+    }
+
+    /// The value of a cookie the browser holds for the service.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let url: reqwest::Url = self.base_url.parse().ok()?;
+        let header = self.cookies.cookies(&url)?;
+        header.to_str().ok()?.split("; ").find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == name).then(|| v.to_owned())
+        })
+    }
+
+    /// Stores a cookie in the browser, as if the service had set it.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        if let Ok(url) = self.base_url.parse::<reqwest::Url>() {
+            self.cookies
+                .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+        }
+    }
+
+    /// `GET /user/token`, as the storefront does before posting; returns the secret.
+    pub async fn fetch_csrf_token(&self) -> String {
+        let response = self.get("/user/token").await;
+        assert_eq!(response.status(), 200, "GET /user/token");
+        self.cookie("csrftoken").expect("csrftoken cookie set")
+    }
+
+    /// A form POST with the CSRF header taken from the cookie, as jQuery sends it.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let token = match self.cookie("csrftoken") {
+            Some(t) => t,
+            None => self.fetch_csrf_token().await,
+        };
+        self.client
+            .post(self.url(path))
+            .header("X-CSRFToken", token)
+            .header("Origin", "http://localhost:8080")
+            .form(form)
+            .send()
+            .await
+            .expect("request reaches the service")
+    }
+
+    /// `post_form` then the JSON body, asserting a 200.
+    pub async fn post_json(&self, path: &str, form: &[(&str, &str)]) -> serde_json::Value {
+        let response = self.post_form(path, form).await;
+        assert_eq!(response.status(), 200, "POST {path}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// `GET` then the JSON body, asserting a 200.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Logs `user_id` in by opening a session through the service's own
+    /// session store and handing the cookie to the browser.
+    pub async fn log_in_as(&self, pool: &PgPool, user_id: i32) {
+        let key = startupwebapp::db::sessions::create(pool, user_id)
+            .await
+            .expect("create session");
+        self.set_cookie("sessionid", &key);
     }
 
     /// Sends the shutdown signal and waits until the server has stopped.
@@ -97,4 +172,28 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// A member: an `auth_user` row and its `user_member` row. Returns (user id, member id).
+pub async fn create_member(pool: &PgPool, username: &str) -> (i32, i32) {
+    let user_id: i32 = sqlx::query_scalar(
+        "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, \
+         is_staff, is_active, date_joined) \
+         VALUES ('!', false, $1, 'Test', 'Member', $1 || '@example.com', false, true, now()) \
+         RETURNING id",
+    )
+    .bind(username)
+    .fetch_one(pool)
+    .await
+    .expect("insert auth_user");
+    let member_id: i32 = sqlx::query_scalar(
+        "INSERT INTO user_member (user_id, newsletter_subscriber, email_verified, \
+         email_unsubscribed, use_default_shipping_and_payment_info) \
+         VALUES ($1, false, true, false, false) RETURNING id",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
+    .expect("insert user_member");
+    (user_id, member_id)
 }

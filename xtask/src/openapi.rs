@@ -5,13 +5,13 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::util;
+use crate::{dev, util};
 
 pub fn write() -> Result<()> {
+    let binary = dev::build_service(false)?;
     util::step("generating openapi/openapi.json from the code");
-    let output = Command::new(env!("CARGO"))
-        .current_dir(util::workspace_root())
-        .args(["run", "--quiet", "-p", "startupwebapp", "--", "openapi"])
+    let output = Command::new(&binary)
+        .arg("openapi")
         .output()
         .context("cannot run the service binary")?;
     if !output.status.success() {

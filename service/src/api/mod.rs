@@ -1,7 +1,13 @@
 //! The HTTP API as poem-openapi operations, one module per family. The
 //! OpenAPI document is generated from these types.
 
+pub mod cart;
+pub mod catalogue;
+pub mod client_events;
+pub mod failure;
 pub mod health;
+pub mod session;
+pub mod wire;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -11,13 +17,33 @@ use crate::app::AppState;
 pub enum ApiTags {
     /// Liveness and readiness probes for load balancers and orchestrators.
     Health,
+    /// The product catalogue: product list and product pages.
+    Catalogue,
+    /// Storefront analytics: page views, errors, clicks and marketing links.
+    ClientEvents,
+    /// Carts, the checkout gate and the order confirm page.
+    Cart,
+    /// The CSRF cookie handshake.
+    Session,
 }
 
-pub type Apis = health::HealthApi;
+pub type Apis = (
+    health::HealthApi,
+    catalogue::CatalogueApi,
+    client_events::ClientEventsApi,
+    cart::CartApi,
+    session::SessionApi,
+);
 
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        health::HealthApi::new(state.clone()),
+        (
+            health::HealthApi::new(state.clone()),
+            catalogue::CatalogueApi::new(state.clone()),
+            client_events::ClientEventsApi::new(state.clone()),
+            cart::CartApi::new(state.clone()),
+            session::SessionApi::new(state.clone()),
+        ),
         "StartUpWebApp API",
         env!("CARGO_PKG_VERSION"),
     )

@@ -4,6 +4,11 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
+pub mod carts;
+pub mod catalogue;
+pub mod client_events;
+pub mod sessions;
+
 use crate::config::DatabaseSettings;
 
 /// The SQL migrations in `migrations/`, embedded in the binary.

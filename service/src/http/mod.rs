@@ -1,6 +1,10 @@
-//! Poem plumbing shared by every endpoint: request ids, CORS, security headers.
+//! Poem plumbing shared by every endpoint: request ids, CORS, security
+//! headers, body limits, cookies, CSRF and visitor identification.
 
 pub mod body_limit;
+pub mod cookies;
 pub mod cors;
+pub mod csrf;
 pub mod request_id;
 pub mod security_headers;
+pub mod visitor;

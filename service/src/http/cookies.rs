@@ -1,0 +1,168 @@
+//! The cookies the storefront relies on, with the legacy attributes.
+//!
+//! Set-Cookie headers are written here rather than through poem's cookie
+//! jar, which percent-encodes values: Django writes signed values such as
+//! `an_ct` raw (`value:ts:sig`), and both backends must read each other's
+//! cookies while they run side by side during a switch-over.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, Utc};
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+
+use crate::config::Config;
+
+pub const SESSION: &str = "sessionid";
+pub const CSRF: &str = "csrftoken";
+pub const ANONYMOUS_CART: &str = "an_ct";
+/// Salt the legacy code signs `an_ct` with (`set_signed_cookie(..., salt=...)`).
+pub const ANONYMOUS_CART_SALT: &str = "anonymouscartcookieisthis";
+
+/// Django's CSRF_COOKIE_AGE: 52 weeks.
+const CSRF_AGE: Duration = Duration::weeks(52);
+/// The anonymous cart cookie lives a year.
+const ANONYMOUS_CART_AGE: Duration = Duration::days(365);
+
+/// One `Set-Cookie` header.
+#[derive(Debug, Clone)]
+pub struct SetCookie {
+    name: &'static str,
+    value: String,
+    max_age: Option<Duration>,
+    domain: Option<String>,
+    http_only: bool,
+    secure: bool,
+    same_site_lax: bool,
+}
+
+impl SetCookie {
+    fn new(config: &Config, name: &'static str, value: String) -> Self {
+        SetCookie {
+            name,
+            value,
+            max_age: None,
+            domain: config.cookie_domain.clone(),
+            http_only: false,
+            secure: false,
+            same_site_lax: false,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    pub fn header_value(&self) -> String {
+        let mut out = format!("{}={}", self.name, self.value);
+        if let Some(domain) = &self.domain {
+            out.push_str(&format!("; Domain={domain}"));
+        }
+        if let Some(age) = self.max_age {
+            let expires = Utc::now() + age;
+            out.push_str(&format!(
+                "; expires={}; Max-Age={}",
+                expires.format("%a, %d %b %Y %H:%M:%S GMT"),
+                age.num_seconds().max(0)
+            ));
+        }
+        if self.http_only {
+            out.push_str("; HttpOnly");
+        }
+        out.push_str("; Path=/");
+        if self.same_site_lax {
+            out.push_str("; SameSite=Lax");
+        }
+        if self.secure {
+            out.push_str("; Secure");
+        }
+        out
+    }
+}
+
+/// `sessionid`: HttpOnly, SameSite=Lax, Secure outside development. Without
+/// "remember me" it is a browser-session cookie (no Max-Age).
+pub fn session(config: &Config, key: &str, remember: bool) -> SetCookie {
+    let mut cookie = SetCookie::new(config, SESSION, key.to_owned());
+    cookie.http_only = true;
+    cookie.same_site_lax = true;
+    cookie.secure = !config.environment.is_development();
+    if remember {
+        cookie.max_age = Some(crate::db::sessions::SESSION_AGE);
+    }
+    cookie
+}
+
+/// `csrftoken`: readable by the storefront's JavaScript (not HttpOnly).
+pub fn csrf(config: &Config, secret: &str) -> SetCookie {
+    let mut cookie = SetCookie::new(config, CSRF, secret.to_owned());
+    cookie.same_site_lax = true;
+    cookie.secure = !config.environment.is_development();
+    cookie.max_age = Some(CSRF_AGE);
+    cookie
+}
+
+/// `an_ct` exactly as the legacy sets it: not HttpOnly, not Secure, no SameSite.
+pub fn anonymous_cart(config: &Config, signed_value: String) -> SetCookie {
+    let mut cookie = SetCookie::new(config, ANONYMOUS_CART, signed_value);
+    cookie.max_age = Some(ANONYMOUS_CART_AGE);
+    cookie
+}
+
+/// A deletion of `name` with the same Path and Domain it was set with.
+pub fn removal(config: &Config, name: &'static str) -> SetCookie {
+    let mut cookie = SetCookie::new(config, name, String::new());
+    cookie.max_age = Some(Duration::zero());
+    cookie
+}
+
+/// Cookies a handler wants set on its response; the `OutgoingCookies`
+/// middleware turns them into `Set-Cookie` headers.
+#[derive(Clone, Default)]
+pub struct Outgoing(Arc<Mutex<Vec<SetCookie>>>);
+
+impl Outgoing {
+    /// Queues `cookie`, replacing an earlier one of the same name.
+    pub fn set(&self, cookie: SetCookie) {
+        if let Ok(mut list) = self.0.lock() {
+            list.retain(|c| c.name != cookie.name);
+            list.push(cookie);
+        }
+    }
+
+    fn take(&self) -> Vec<SetCookie> {
+        self.0
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+}
+
+pub struct OutgoingCookies;
+
+impl<E: Endpoint> Middleware<E> for OutgoingCookies {
+    type Output = OutgoingCookiesEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        OutgoingCookiesEndpoint(ep)
+    }
+}
+
+pub struct OutgoingCookiesEndpoint<E>(E);
+
+impl<E: Endpoint> Endpoint for OutgoingCookiesEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let outgoing = Outgoing::default();
+        req.extensions_mut().insert(outgoing.clone());
+        let mut response = self.0.call(req).await?.into_response();
+        for cookie in outgoing.take() {
+            if let Ok(value) = HeaderValue::from_str(&cookie.header_value()) {
+                response
+                    .headers_mut()
+                    .append(poem::http::header::SET_COOKIE, value);
+            }
+        }
+        Ok(response)
+    }
+}

@@ -1,0 +1,44 @@
+//! Who is calling: a member (through the `sessionid` cookie) or an anonymous
+//! visitor (perhaps with a signed `an_ct` cart cookie).
+
+use poem::web::cookie::CookieJar;
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::db::sessions::{self, SessionUser};
+use crate::domain::signing::CookieSigner;
+use crate::http::cookies;
+
+#[derive(Debug, Clone)]
+pub enum Visitor {
+    Member(SessionUser),
+    /// `cart_token` is the unsigned `an_ct` value, when the cookie verifies.
+    Anonymous {
+        cart_token: Option<String>,
+    },
+}
+
+pub fn cart_signer(config: &Config) -> CookieSigner {
+    CookieSigner::new(
+        config.secret_key.expose(),
+        cookies::ANONYMOUS_CART,
+        cookies::ANONYMOUS_CART_SALT,
+    )
+}
+
+/// Resolves the visitor; costs one query only when a session cookie is present.
+pub async fn identify(
+    pool: &PgPool,
+    config: &Config,
+    jar: &CookieJar,
+) -> Result<Visitor, sqlx::Error> {
+    if let Some(cookie) = jar.get(cookies::SESSION)
+        && let Some(user) = sessions::find_user(pool, cookie.value_str()).await?
+    {
+        return Ok(Visitor::Member(user));
+    }
+    let cart_token = jar
+        .get(cookies::ANONYMOUS_CART)
+        .and_then(|c| cart_signer(config).unsign(c.value_str()));
+    Ok(Visitor::Anonymous { cart_token })
+}
