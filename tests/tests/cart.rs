@@ -33,11 +33,20 @@ async fn carts_in_db(pool: &PgPool) -> i64 {
         .expect("count carts")
 }
 
-/// The storefront's sequence: token → add → cart page → shipping → totals →
-/// edits → confirm page → empty cart, with the headers a browser sends.
-#[sqlx::test(migrator = "startupwebapp::db::MIGRATOR")]
-async fn anonymous_visitor_goes_from_add_to_confirm_and_back_to_empty(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+/// client-contract §3 flow 1 and the confirm page of flow 2, call by call:
+/// products → product → token → add → cart page (items, shipping methods,
+/// totals) → quantity → shipping choice → confirm page → remove → delete.
+async fn storefront_cart_flow(app: &TestApp, pool: &PgPool, anonymous: bool) {
+    let products = app.get_json("/order/products").await;
+    assert!(
+        products.to_string().contains("bSusp6dBHm"),
+        "Paper Clips listed"
+    );
+    let product = app.get_json("/order/product/bSusp6dBHm").await;
+    assert!(
+        product.to_string().contains("Left Sided Paperclip"),
+        "SKU 1 on its product page"
+    );
     app.fetch_csrf_token().await;
 
     let empty = app.get_json("/order/cart-items").await;
@@ -60,18 +69,22 @@ async fn anonymous_visitor_goes_from_add_to_confirm_and_back_to_empty(pool: PgPo
         .filter_map(|v| v.to_str().ok().map(str::to_owned))
         .filter(|c| c.starts_with("an_ct="))
         .collect();
-    assert_eq!(set_cookie.len(), 1, "one an_ct cookie: {set_cookie:?}");
-    let attrs = set_cookie[0].to_ascii_lowercase();
-    assert!(
-        attrs.contains("max-age=31536000")
-            && attrs.contains("path=/")
-            && attrs.contains("expires="),
-        "{attrs}"
-    );
-    assert!(
-        !attrs.contains("httponly") && !attrs.contains("secure") && !attrs.contains("samesite"),
-        "{attrs}"
-    );
+    if anonymous {
+        assert_eq!(set_cookie.len(), 1, "one an_ct cookie: {set_cookie:?}");
+        let attrs = set_cookie[0].to_ascii_lowercase();
+        assert!(
+            attrs.contains("max-age=31536000")
+                && attrs.contains("path=/")
+                && attrs.contains("expires="),
+            "{attrs}"
+        );
+        assert!(
+            !attrs.contains("httponly") && !attrs.contains("secure") && !attrs.contains("samesite"),
+            "{attrs}"
+        );
+    } else {
+        assert!(set_cookie.is_empty(), "members get no an_ct cookie");
+    }
     let body: Value = added.json().await.expect("json");
     assert_eq!(
         body,
@@ -160,7 +173,7 @@ async fn anonymous_visitor_goes_from_add_to_confirm_and_back_to_empty(pool: PgPo
                "order-api-version": "0.0.1"})
     );
     let selections: i64 = sqlx::query_scalar("SELECT count(*) FROM order_cart_shipping_method")
-        .fetch_one(&pool)
+        .fetch_one(pool)
         .await
         .expect("count");
     assert_eq!(selections, 0);
@@ -170,12 +183,26 @@ async fn anonymous_visitor_goes_from_add_to_confirm_and_back_to_empty(pool: PgPo
         deleted,
         json!({"cart_delete_cart": "success", "order-api-version": "0.0.1"})
     );
-    assert_eq!(carts_in_db(&pool).await, 0);
+    assert_eq!(carts_in_db(pool).await, 0);
     let again = app.post_json("/order/cart-delete-cart", &[]).await;
     assert_eq!(
         again,
         json!({"cart_delete_cart": "error", "errors": {"error": "cart-not-found"}, "order-api-version": "0.0.1"})
     );
+}
+
+#[sqlx::test(migrator = "startupwebapp::db::MIGRATOR")]
+async fn anonymous_visitor_goes_from_browsing_to_confirm_and_back_to_empty(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    storefront_cart_flow(&app, &pool, true).await;
+}
+
+#[sqlx::test(migrator = "startupwebapp::db::MIGRATOR")]
+async fn member_goes_from_browsing_to_confirm_and_back_to_empty(pool: PgPool) {
+    let (user_id, _) = create_member(&pool, "flow_member").await;
+    let app = spawn_app(pool.clone()).await;
+    app.log_in_as(&pool, user_id).await;
+    storefront_cart_flow(&app, &pool, false).await;
 }
 
 #[sqlx::test(migrator = "startupwebapp::db::MIGRATOR")]
