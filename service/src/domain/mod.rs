@@ -1,4 +1,6 @@
 //! Pure rules and types, no I/O.
 
 pub mod money;
+pub mod password;
 pub mod signing;
+pub mod tokens;

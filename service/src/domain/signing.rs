@@ -43,7 +43,7 @@ pub fn base62_decode(s: &str) -> Option<u64> {
 }
 
 /// Django's `salted_hmac(key_salt, value, secret)` with SHA-256.
-fn salted_hmac(key_salt: &str, secret: &str, message: &str) -> Option<HmacSha256> {
+pub(crate) fn salted_hmac(key_salt: &str, secret: &str, message: &str) -> Option<HmacSha256> {
     let key = Sha256::new()
         .chain_update(key_salt.as_bytes())
         .chain_update(secret.as_bytes())

@@ -166,3 +166,76 @@ impl<E: Endpoint> Endpoint for OutgoingCookiesEndpoint<E> {
         Ok(response)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(environment: &str, domain: Option<&str>) -> Config {
+        let mut c = crate::placeholder_config();
+        c.environment = environment.parse().unwrap_or(c.environment);
+        c.cookie_domain = domain.map(str::to_owned);
+        c
+    }
+
+    #[test]
+    fn the_session_cookie_is_http_only_lax_and_secure_outside_development() {
+        let prod = config("production", Some(".example.com"));
+        let remembered = session(&prod, "k", true).header_value();
+        assert!(
+            remembered.starts_with("sessionid=k; Domain=.example.com; expires="),
+            "{remembered}"
+        );
+        assert!(remembered.contains("Max-Age=1209600"), "{remembered}");
+        assert!(
+            remembered.ends_with("; HttpOnly; Path=/; SameSite=Lax; Secure"),
+            "{remembered}"
+        );
+
+        let browser_session = session(&prod, "k", false).header_value();
+        assert!(
+            !browser_session.contains("Max-Age") && !browser_session.contains("expires"),
+            "{browser_session}"
+        );
+
+        let dev = session(&config("development", None), "k", true).header_value();
+        assert!(!dev.contains("Secure") && !dev.contains("Domain"), "{dev}");
+    }
+
+    #[test]
+    fn signed_values_are_written_raw() {
+        let cookie = anonymous_cart(&config("production", None), "abc:1vNYyu:sig-_".to_owned());
+        let value = cookie.header_value();
+        assert!(
+            value.starts_with("an_ct=abc:1vNYyu:sig-_; expires="),
+            "{value}"
+        );
+        assert!(
+            !value.contains("HttpOnly") && !value.contains("Secure") && !value.contains("SameSite")
+        );
+    }
+
+    #[test]
+    fn a_removal_expires_the_cookie_with_the_same_domain_and_path() {
+        let value = removal(&config("production", Some(".example.com")), SESSION).header_value();
+        assert!(
+            value.starts_with("sessionid=; Domain=.example.com; expires="),
+            "{value}"
+        );
+        assert!(
+            value.contains("Max-Age=0") && value.contains("Path=/"),
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn queued_cookies_replace_earlier_ones_of_the_same_name() {
+        let out = Outgoing::default();
+        let c = config("development", None);
+        out.set(csrf(&c, "first"));
+        out.set(csrf(&c, "second"));
+        let taken = out.take();
+        assert_eq!(taken.len(), 1);
+        assert!(taken[0].header_value().starts_with("csrftoken=second;"));
+    }
+}
