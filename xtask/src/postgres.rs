@@ -145,8 +145,38 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Stops and removes clusters left behind by an xtask that was killed
+/// outright (SIGKILL leaves no chance to clean up): their folder names end
+/// in the pid of an xtask process that no longer runs.
+fn reap_stale_clusters(bindir: &Path) {
+    let Ok(entries) = std::fs::read_dir(util::target_dir().join("xtask-pg")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let root = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        util::note(&format!(
+            "removing a cluster left by a killed run: {}",
+            root.display()
+        ));
+        drop(LocalCluster {
+            bindir: bindir.to_path_buf(),
+            root,
+            port: 0,
+            as_postgres_user: is_root(),
+        });
+    }
+}
+
 impl LocalCluster {
     fn start(bindir: &Path, purpose: &str) -> Result<LocalCluster> {
+        reap_stale_clusters(bindir);
         let root = util::target_dir()
             .join("xtask-pg")
             .join(format!("{purpose}-{}", std::process::id()));

@@ -6,6 +6,8 @@
 //! the database is torn down on any exit; the last line sums up the tests.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -38,9 +40,20 @@ fn cargo() -> Command {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Ctrl-C reaches cargo/nextest (same process group) and ends the running
+    // step; xtask itself stays alive so the database is still torn down.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let interrupted = interrupted.clone();
+        ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C handler")?;
+    }
     let started = Instant::now();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut record = |name: &'static str, f: &mut dyn FnMut() -> Result<()>| {
+        if interrupted.load(Ordering::SeqCst) {
+            return;
+        }
         util::step(name);
         let t = Instant::now();
         let error = f().err().map(|e| format!("{e:#}"));
@@ -117,6 +130,9 @@ pub fn run(args: Args) -> Result<()> {
             println!("tests: {passed} passed, {failed} failed, {skipped} skipped")
         }
         None => println!("tests: 0 passed, 0 failed (no test report was produced)"),
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        bail!("interrupted");
     }
     if failed_steps.is_empty() {
         Ok(())
