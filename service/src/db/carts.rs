@@ -72,28 +72,22 @@ async fn find_in(
 ) -> Result<Option<i32>, sqlx::Error> {
     // A member had at most one cart in the legacy data; if an old database
     // holds two, the oldest wins instead of an error.
-    if let CartOwner::NewAnonymous = owner {
-        return Ok(None);
-    }
-    let sql = match (owner, lock) {
-        (CartOwner::Member(_), false) => {
-            "SELECT id FROM order_cart WHERE member_id = $1 ORDER BY id LIMIT 1"
-        }
-        (CartOwner::Member(_), true) => {
-            "SELECT id FROM order_cart WHERE member_id = $1 ORDER BY id LIMIT 1 FOR UPDATE"
-        }
-        (CartOwner::Anonymous(_) | CartOwner::NewAnonymous, false) => {
-            "SELECT id FROM order_cart WHERE anonymous_cart_id = $1 ORDER BY id LIMIT 1"
-        }
-        (CartOwner::Anonymous(_) | CartOwner::NewAnonymous, true) => {
-            "SELECT id FROM order_cart WHERE anonymous_cart_id = $1 ORDER BY id LIMIT 1 FOR UPDATE"
-        }
-    };
-    let query = sqlx::query_scalar::<_, i32>(sql);
+    const MEMBER: &str = "SELECT id FROM order_cart WHERE member_id = $1 ORDER BY id LIMIT 1";
+    const MEMBER_LOCKED: &str =
+        "SELECT id FROM order_cart WHERE member_id = $1 ORDER BY id LIMIT 1 FOR UPDATE";
+    const ANONYMOUS: &str =
+        "SELECT id FROM order_cart WHERE anonymous_cart_id = $1 ORDER BY id LIMIT 1";
+    const ANONYMOUS_LOCKED: &str =
+        "SELECT id FROM order_cart WHERE anonymous_cart_id = $1 ORDER BY id LIMIT 1 FOR UPDATE";
     let query = match owner {
-        CartOwner::Member(id) => query.bind(*id),
-        CartOwner::Anonymous(token) => query.bind(*token),
-        CartOwner::NewAnonymous => query.bind(""),
+        CartOwner::NewAnonymous => return Ok(None),
+        CartOwner::Member(id) => {
+            sqlx::query_scalar::<_, i32>(if lock { MEMBER_LOCKED } else { MEMBER }).bind(*id)
+        }
+        CartOwner::Anonymous(token) => {
+            sqlx::query_scalar::<_, i32>(if lock { ANONYMOUS_LOCKED } else { ANONYMOUS })
+                .bind(*token)
+        }
     };
     query.fetch_optional(&mut *conn).await
 }
