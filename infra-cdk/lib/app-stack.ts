@@ -146,6 +146,9 @@ export class AppStack extends BaseStack {
       APP_STOREFRONT_ORIGINS: [storefrontUrl, ...(tenant.extraStorefrontOrigins ?? [])].join(','),
       APP_COOKIE_DOMAIN: tenant.cookieDomain,
       APP_LOG_FORMAT: 'json',
+      // Only the load balancer (inside the VPC) may vouch for the client
+      // address in X-Forwarded-For; rate limits key on that address.
+      APP_TRUSTED_PROXIES: props.network.vpc.vpcCidrBlock,
       SMTP_HOST: cfg.email.smtpHost,
       SMTP_PORT: String(cfg.email.smtpPort),
       SMTP_SECURITY: 'starttls',

@@ -12,6 +12,8 @@ import { DataStack } from './data-stack';
 
 /** The tag the service logs when an order confirmation mail (or the cart cleanup after payment) fails. */
 export const ORDER_EMAIL_FAILURE_TAG = '[ORDER_EMAIL_FAILURE]';
+/** The tag the service logs when any outgoing mail is given up after its retries. */
+export const EMAIL_FAILURE_TAG = '[EMAIL_FAILURE]';
 
 export interface MonitoringStackProps extends BaseStackProps {
   readonly data: DataStack;
@@ -121,6 +123,15 @@ export class MonitoringStack extends BaseStack {
       defaultValue: 0,
     });
     const emailFailures = filter.metric({ statistic: 'Sum', period: Duration.minutes(1) });
+    const anyMailFilter = new logs.MetricFilter(this, id('EmailFailureFilter'), {
+      logGroup: app.serviceLogGroup,
+      filterPattern: logs.FilterPattern.allTerms(EMAIL_FAILURE_TAG),
+      metricNamespace: `StartupWebApp/${cfg.prefix}`,
+      metricName: `EmailFailures-${t}`,
+      metricValue: '1',
+      defaultValue: 0,
+    });
+    const anyMailFailures = anyMailFilter.metric({ statistic: 'Sum', period: Duration.minutes(5) });
 
     const alarms = [
       this.alarm(topic, id('Target5xx'), targetErrors, {
@@ -158,6 +169,12 @@ export class MonitoringStack extends BaseStack {
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         alarmDescription: `${t}: an order confirmation mail failed (${ORDER_EMAIL_FAILURE_TAG} in the service log)`,
+      }),
+      this.alarm(topic, id('EmailFailures'), anyMailFailures, {
+        threshold: 0,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        alarmDescription: `${t}: an outgoing mail was given up after its retries (${EMAIL_FAILURE_TAG} in the service log; see swa_email_outbox)`,
       }),
     ];
 

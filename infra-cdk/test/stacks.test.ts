@@ -283,7 +283,7 @@ describe('app stack', () => {
           expect(secrets.DATABASE_URL).toMatch(/:url::/);
           expect(secrets.STRIPE_WEBHOOK_SECRETS).toMatch(/:stripe_webhook_secrets::/);
           expect(envNames.sort()).toEqual(
-            ['APP_ENVIRONMENT', 'APP_BIND_ADDRESS', 'APP_STOREFRONT_ORIGINS', 'APP_COOKIE_DOMAIN', 'APP_STOREFRONT_URL', 'APP_LOG_FORMAT', 'SMTP_HOST', 'SMTP_PORT', 'SMTP_SECURITY', 'SMTP_FROM'].sort(),
+            ['APP_ENVIRONMENT', 'APP_BIND_ADDRESS', 'APP_STOREFRONT_ORIGINS', 'APP_COOKIE_DOMAIN', 'APP_STOREFRONT_URL', 'APP_LOG_FORMAT', 'APP_TRUSTED_PROXIES', 'SMTP_HOST', 'SMTP_PORT', 'SMTP_SECURITY', 'SMTP_FROM'].sort(),
           );
         }
       }
@@ -406,13 +406,14 @@ describe('frontend', () => {
 });
 
 describe('monitoring', () => {
-  test('order email failure metric filter uses the quoted term (allTerms)', () => {
+  test('mail failure metric filters use the quoted terms (allTerms), one pair per tenant', () => {
     for (const env of t.environments) {
       const tpl = template(env.monitoring);
       const filters = resourcesOf(tpl, 'AWS::Logs::MetricFilter');
-      expect(filters.length).toBe(env.config.tenants.length);
+      expect(filters.length).toBe(2 * env.config.tenants.length);
+      const patterns = filters.map(([, f]) => f.Properties.FilterPattern).sort();
+      expect(new Set(patterns)).toEqual(new Set(['"[EMAIL_FAILURE]"', '"[ORDER_EMAIL_FAILURE]"']));
       for (const [, f] of filters) {
-        expect(f.Properties.FilterPattern).toBe('"[ORDER_EMAIL_FAILURE]"');
         expect(f.Properties.MetricTransformations[0]).toMatchObject({ MetricValue: '1', DefaultValue: 0 });
       }
     }

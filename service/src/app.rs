@@ -26,6 +26,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
+    /// Wakes the email sender after a request commits outgoing mail.
+    pub mailer: crate::email::Mailer,
 }
 
 /// The whole HTTP surface: API operations, spec, docs, middleware.
@@ -44,6 +46,10 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at(
             "/clientevent/",
             api::wire::index_endpoint(api::client_events::INDEX_TEXT),
+        )
+        .at(
+            "/user/",
+            api::wire::index_endpoint(api::user::login::INDEX_TEXT),
         )
         .nest("/docs", docs)
         .with(Csrf::new(state.config.storefront_origins.clone()))
@@ -82,6 +88,7 @@ impl Application {
             state: AppState {
                 pool,
                 config: Arc::new(config),
+                mailer: crate::email::Mailer::new(),
             },
         })
     }
@@ -95,7 +102,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
-    /// requests finish (up to the configured timeout) and closes the pool.
+    /// requests finish (up to the configured timeout), stops the email sender
+    /// (after the message in flight) and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let Application {
             acceptor,
@@ -104,6 +112,10 @@ impl Application {
         } = self;
         let timeout = state.config.shutdown_timeout;
         let app = routes(&state);
+        // The sender runs as long as the server does; `None` when SMTP is
+        // not configured (mail then waits in the outbox).
+        let sender =
+            crate::email::spawn_sender(state.pool.clone(), &state.config, state.mailer.clone());
         tracing::info!(
             address = %local_addr,
             environment = state.config.environment.as_str(),
@@ -112,6 +124,9 @@ impl Application {
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(timeout))
             .await;
+        if let Some(sender) = sender {
+            sender.shutdown(timeout).await;
+        }
         state.pool.close().await;
         tracing::info!("shutdown complete");
         result

@@ -139,6 +139,60 @@ pub struct SmtpSettings {
     pub from: String,
 }
 
+/// One rate limit: at most `max` requests per fixed `window`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl FromStr for RateLimit {
+    type Err = ();
+    /// `<max>/<seconds>`, e.g. `10/3600`.
+    fn from_str(v: &str) -> Result<Self, ()> {
+        let (max, secs) = v.split_once('/').ok_or(())?;
+        let max: u32 = max.trim().parse().map_err(|_| ())?;
+        let secs: u64 = secs.trim().parse().map_err(|_| ())?;
+        if max == 0 || !(1..=86_400).contains(&secs) {
+            return Err(());
+        }
+        Ok(RateLimit {
+            max,
+            window: Duration::from_secs(secs),
+        })
+    }
+}
+
+/// Limits on the abuse-prone forms, each configurable as `APP_RATE_LIMIT_<NAME>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per client address (legacy: 10/h).
+    pub login: RateLimit,
+    /// Per client address (legacy: 5/h).
+    pub create_account: RateLimit,
+    /// Per posted username (legacy: 5/h).
+    pub reset_password: RateLimit,
+    /// Per client address.
+    pub set_new_password: RateLimit,
+    /// Per client address.
+    pub forgot_username: RateLimit,
+    /// Per client address.
+    pub put_chat_message: RateLimit,
+    /// Per client address.
+    pub pythonabot_notify_me: RateLimit,
+}
+
+/// How the background sender works through the email outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmailDelivery {
+    /// Attempts before a message is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay; each later retry doubles it, capped at one hour.
+    pub retry_base: Duration,
+    /// How often the outbox is polled when nothing wakes the sender.
+    pub poll_interval: Duration,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub environment: Environment,
@@ -154,6 +208,12 @@ pub struct Config {
     pub log_json: bool,
     pub stripe: Option<StripeSettings>,
     pub smtp: Option<SmtpSettings>,
+    pub email_delivery: EmailDelivery,
+    /// Where site notifications (new chat messages) go; none are sent when unset.
+    pub site_owner_email: Option<String>,
+    /// Load balancers and proxies whose `X-Forwarded-For` entries are trusted.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub rate_limits: RateLimits,
 }
 
 /// One variable that is missing or malformed.
@@ -302,6 +362,25 @@ impl Config {
         });
         let stripe = read_stripe(&mut r);
         let smtp = read_smtp(&mut r);
+        let email_delivery = read_email_delivery(&mut r);
+        let site_owner_email = r.optional(
+            "APP_SITE_OWNER_EMAIL",
+            "an email address that receives site notifications such as new chat messages",
+            |v| {
+                if v.contains('@') {
+                    Ok(v.to_owned())
+                } else {
+                    Err(())
+                }
+            },
+        );
+        let trusted_proxies = r.parsed(
+            "APP_TRUSTED_PROXIES",
+            Some(""),
+            "a comma-separated list of IP addresses or CIDR ranges (e.g. 10.0.0.0/16) of the load balancers in front of the service",
+            parse_networks,
+        );
+        let rate_limits = read_rate_limits(&mut r);
 
         if let (Some(min), Some(max)) = (min_connections, max_connections)
             && min > max
@@ -324,6 +403,9 @@ impl Config {
             storefront_origins,
             storefront_url,
             shutdown_timeout,
+            email_delivery,
+            trusted_proxies,
+            rate_limits,
         ) {
             (
                 Some(environment),
@@ -337,6 +419,9 @@ impl Config {
                 Some(storefront_origins),
                 Some(storefront_url),
                 Some(shutdown_timeout),
+                Some(email_delivery),
+                Some(trusted_proxies),
+                Some(rate_limits),
             ) if r.problems.is_empty() => Ok(Config {
                 environment,
                 bind_address,
@@ -357,6 +442,10 @@ impl Config {
                     .unwrap_or(!environment.is_development()),
                 stripe: stripe.flatten(),
                 smtp: smtp.flatten(),
+                email_delivery,
+                site_owner_email: site_owner_email.flatten(),
+                trusted_proxies,
+                rate_limits,
             }),
             _ => Err(ConfigError {
                 problems: r.problems,
@@ -377,6 +466,72 @@ fn secs(v: &str, max: u64) -> Result<Duration, ()> {
         Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
         _ => Err(()),
     }
+}
+
+fn parse_networks(v: &str) -> Result<Vec<ipnet::IpNet>, ()> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ())
+        })
+        .collect()
+}
+
+fn read_email_delivery(r: &mut Reader<'_>) -> Option<EmailDelivery> {
+    let max_attempts = r.parsed(
+        "APP_EMAIL_MAX_ATTEMPTS",
+        Some("8"),
+        "a whole number from 1 to 100",
+        |v| match v.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(()),
+        },
+    );
+    let retry_base = r.parsed(
+        "APP_EMAIL_RETRY_BASE_MS",
+        Some("30000"),
+        "milliseconds, a whole number from 1 to 3600000",
+        |v| millis(v, 3_600_000),
+    );
+    let poll_interval = r.parsed(
+        "APP_EMAIL_POLL_MS",
+        Some("5000"),
+        "milliseconds, a whole number from 1 to 600000",
+        |v| millis(v, 600_000),
+    );
+    Some(EmailDelivery {
+        max_attempts: max_attempts?,
+        retry_base: retry_base?,
+        poll_interval: poll_interval?,
+    })
+}
+
+fn read_rate_limits(r: &mut Reader<'_>) -> Option<RateLimits> {
+    const EXPECTED: &str = "<max requests>/<window seconds>, e.g. 10/3600";
+    let mut limit = |variable: &'static str, default: &str| {
+        r.parsed(variable, Some(default), EXPECTED, |v| {
+            v.parse::<RateLimit>()
+        })
+    };
+    let login = limit("APP_RATE_LIMIT_LOGIN", "10/3600");
+    let create_account = limit("APP_RATE_LIMIT_CREATE_ACCOUNT", "5/3600");
+    let reset_password = limit("APP_RATE_LIMIT_RESET_PASSWORD", "5/3600");
+    let set_new_password = limit("APP_RATE_LIMIT_SET_NEW_PASSWORD", "10/3600");
+    let forgot_username = limit("APP_RATE_LIMIT_FORGOT_USERNAME", "5/3600");
+    let put_chat_message = limit("APP_RATE_LIMIT_PUT_CHAT_MESSAGE", "10/3600");
+    let pythonabot_notify_me = limit("APP_RATE_LIMIT_PYTHONABOT_NOTIFY_ME", "10/3600");
+    Some(RateLimits {
+        login: login?,
+        create_account: create_account?,
+        reset_password: reset_password?,
+        set_new_password: set_new_password?,
+        forgot_username: forgot_username?,
+        put_chat_message: put_chat_message?,
+        pythonabot_notify_me: pythonabot_notify_me?,
+    })
 }
 
 /// Stripe is optional until checkout is configured; a partial set is an error.
@@ -649,6 +804,25 @@ mod tests {
         let smtp = load(&env).expect("smtp").smtp.expect("smtp on");
         assert_eq!(smtp.security, SmtpSecurity::StartTls);
         assert_eq!(smtp.port, 587);
+    }
+
+    #[test]
+    fn rate_limits_and_trusted_proxies_parse_and_reject_nonsense() {
+        let mut env = base();
+        env.insert("APP_TRUSTED_PROXIES", "10.0.0.0/16, 192.168.1.7");
+        env.insert("APP_RATE_LIMIT_LOGIN", "3/60");
+        let config = load(&env).expect("valid");
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.rate_limits.login.max, 3);
+        assert_eq!(config.rate_limits.login.window, Duration::from_secs(60));
+        assert_eq!(config.rate_limits.create_account.max, 5);
+
+        env.insert("APP_TRUSTED_PROXIES", "10.0.0.0/99");
+        env.insert("APP_RATE_LIMIT_LOGIN", "0/60");
+        assert_eq!(
+            variables(load(&env).expect_err("malformed")),
+            vec!["APP_TRUSTED_PROXIES", "APP_RATE_LIMIT_LOGIN"]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod email;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
@@ -23,6 +24,7 @@ pub fn openapi_json(config: Config) -> String {
     let state = AppState {
         pool,
         config: std::sync::Arc::new(config),
+        mailer: email::Mailer::new(),
     };
     api::service(&state).spec()
 }

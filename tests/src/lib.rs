@@ -3,6 +3,7 @@
 //! cut or slow the database connection to simulate outages.
 
 pub mod proxy;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,12 +20,36 @@ pub fn test_config() -> Config {
     startupwebapp::placeholder_config()
 }
 
+/// The test configuration sending mail to an [`smtp::SmtpSink`] on `port`
+/// (plain SMTP, no credentials) with fast retries: 3 attempts, 200 ms backoff
+/// base, 100 ms polling.
+pub fn config_with_smtp(port: u16) -> Config {
+    use startupwebapp::config::{EmailDelivery, SmtpSecurity, SmtpSettings};
+    let mut config = test_config();
+    config.smtp = Some(SmtpSettings {
+        host: "127.0.0.1".to_owned(),
+        port,
+        username: None,
+        password: None,
+        security: SmtpSecurity::None,
+        from: "StartUpWebApp <noreply@example.com>".to_owned(),
+    });
+    config.email_delivery = EmailDelivery {
+        max_attempts: 3,
+        retry_base: std::time::Duration::from_millis(200),
+        poll_interval: std::time::Duration::from_millis(100),
+    };
+    config
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base_url: String,
     pub client: reqwest::Client,
     /// The browser's cookie store, shared with `client`.
     pub cookies: Arc<Jar>,
+    /// The service's mailer: `wake()` it after enqueueing mail directly.
+    pub mailer: startupwebapp::email::Mailer,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -40,6 +65,7 @@ pub async fn spawn_app_with(config: Config, pool: PgPool) -> TestApp {
         .await
         .expect("bind a loopback port");
     let addr = app.local_addr();
+    let mailer = app.state().mailer.clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -50,6 +76,7 @@ pub async fn spawn_app_with(config: Config, pool: PgPool) -> TestApp {
         base_url: format!("http://{addr}"),
         client: client_with(cookies.clone()),
         cookies,
+        mailer,
         stop: Some(stop),
         task: Some(task),
     }
@@ -79,6 +106,21 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the service")
+    }
+
+    /// Another browser (its own cookie jar) on the same running service;
+    /// dropping or shutting it down leaves the service running.
+    pub fn second_browser(&self) -> TestApp {
+        let cookies = Arc::new(Jar::default());
+        TestApp {
+            addr: self.addr,
+            base_url: self.base_url.clone(),
+            client: client_with(cookies.clone()),
+            cookies,
+            mailer: self.mailer.clone(),
+            stop: None,
+            task: None,
+        }
     }
 
     /// The value of a cookie the browser holds for the service.

@@ -12,7 +12,7 @@ use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
 use super::ApiTags;
-use super::failure::{ErrorSet, Failure, ServerErrors};
+use super::failure::{Failure, FormPostErrors, ServerErrors};
 use super::wire::{KeyedMap, ORDER_API_VERSION};
 use crate::app::AppState;
 use crate::db::carts::{self, AddRejected, CartItem, CartOwner, ShippingMethod, Totals};
@@ -33,35 +33,6 @@ impl CartApi {
 
 fn version() -> String {
     ORDER_API_VERSION.to_owned()
-}
-
-/// What a form POST can fail with besides its own business errors.
-pub struct FormPostErrors;
-
-impl ErrorSet for FormPostErrors {
-    const RESPONSES: &'static [(u16, &'static str)] = &[
-        (
-            400,
-            "`bad-request`: the body is not valid `application/x-www-form-urlencoded`.",
-        ),
-        (
-            403,
-            "`csrf-failed`: the `X-CSRFToken` header does not carry the `csrftoken` cookie's secret, or the Origin is not a storefront origin. Fetch `/user/token` and retry.",
-        ),
-        (413, "`payload-too-large`: the body exceeds 256 KiB."),
-        (
-            415,
-            "`unsupported-media-type`: send `application/x-www-form-urlencoded`.",
-        ),
-        (
-            503,
-            "`service-unavailable`: the database cannot be reached; retry shortly.",
-        ),
-        (
-            500,
-            "`internal-error`: an unexpected failure; the detail is in the service log.",
-        ),
-    ];
 }
 
 // ---- request bodies -------------------------------------------------------

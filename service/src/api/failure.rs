@@ -43,6 +43,48 @@ const INTERNAL: (u16, &str) = (
     "`internal-error`: an unexpected failure; the detail is in the service log.",
 );
 
+const BAD_FORM: (u16, &str) = (
+    400,
+    "`bad-request`: the body is not valid `application/x-www-form-urlencoded`.",
+);
+const CSRF: (u16, &str) = (
+    403,
+    "`csrf-failed`: the `X-CSRFToken` header does not carry the `csrftoken` cookie's secret, or the Origin is not a storefront origin. Fetch `/user/token` and retry.",
+);
+const TOO_LARGE: (u16, &str) = (413, "`payload-too-large`: the body exceeds 256 KiB.");
+const MEDIA_TYPE: (u16, &str) = (
+    415,
+    "`unsupported-media-type`: send `application/x-www-form-urlencoded`.",
+);
+const RATE_LIMITED: (u16, &str) = (
+    429,
+    "`rate-limited`: too many attempts from this client (or for this username); the `Retry-After` header says when to try again.",
+);
+
+/// A form POST: besides its business outcomes (HTTP 200), the body, CSRF
+/// and database can fail.
+pub struct FormPostErrors;
+
+impl ErrorSet for FormPostErrors {
+    const RESPONSES: &'static [(u16, &'static str)] =
+        &[BAD_FORM, CSRF, TOO_LARGE, MEDIA_TYPE, UNAVAILABLE, INTERNAL];
+}
+
+/// A form POST that is also rate-limited.
+pub struct LimitedFormPostErrors;
+
+impl ErrorSet for LimitedFormPostErrors {
+    const RESPONSES: &'static [(u16, &'static str)] = &[
+        BAD_FORM,
+        CSRF,
+        TOO_LARGE,
+        MEDIA_TYPE,
+        RATE_LIMITED,
+        UNAVAILABLE,
+        INTERNAL,
+    ];
+}
+
 /// Operations that fail only when the database does.
 pub struct ServerErrors;
 

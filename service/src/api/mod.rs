@@ -7,6 +7,7 @@ pub mod client_events;
 pub mod failure;
 pub mod health;
 pub mod session;
+pub mod user;
 pub mod wire;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -25,6 +26,12 @@ pub enum ApiTags {
     Cart,
     /// The CSRF cookie handshake.
     Session,
+    /// Registration, login, recovery, the account pages and terms of use.
+    Accounts,
+    /// The emailed unsubscribe links.
+    Subscriptions,
+    /// The chat form and "notify me" sign-ups.
+    Contact,
 }
 
 pub type Apis = (
@@ -33,6 +40,13 @@ pub type Apis = (
     client_events::ClientEventsApi,
     cart::CartApi,
     session::SessionApi,
+    user::login::LoginApi,
+    user::registration::RegistrationApi,
+    user::recovery::RecoveryApi,
+    user::account::AccountApi,
+    user::terms::TermsApi,
+    user::unsubscribe::UnsubscribeApi,
+    user::contact::ContactApi,
 );
 
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -43,6 +57,13 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             client_events::ClientEventsApi::new(state.clone()),
             cart::CartApi::new(state.clone()),
             session::SessionApi::new(state.clone()),
+            user::login::LoginApi::new(state.clone()),
+            user::registration::RegistrationApi::new(state.clone()),
+            user::recovery::RecoveryApi::new(state.clone()),
+            user::account::AccountApi::new(state.clone()),
+            user::terms::TermsApi::new(state.clone()),
+            user::unsubscribe::UnsubscribeApi::new(state.clone()),
+            user::contact::ContactApi::new(state.clone()),
         ),
         "StartUpWebApp API",
         env!("CARGO_PKG_VERSION"),

@@ -205,3 +205,29 @@ impl IndexPage {
         IndexPage::Ok(Html(body.to_owned()), NEVER_CACHE.to_owned(), expires)
     }
 }
+
+/// A timestamp as Django's JSON encoder writes it: UTC, millisecond
+/// precision, `Z` suffix, and no fraction when the microseconds are zero
+/// (`2026-11-26T08:16:09.877Z`, `2026-11-26T08:16:09Z`).
+pub fn django_datetime(at: chrono::DateTime<chrono::Utc>) -> String {
+    if at.timestamp_subsec_micros() == 0 {
+        at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    }
+}
+
+#[cfg(test)]
+mod datetime_tests {
+    use super::django_datetime;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn milliseconds_are_kept_and_a_zero_fraction_dropped() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 26, 8, 16, 9).single();
+        let at = at.expect("valid date");
+        assert_eq!(django_datetime(at), "2026-11-26T08:16:09Z");
+        let with_micros = at + chrono::Duration::microseconds(877_123);
+        assert_eq!(django_datetime(with_micros), "2026-11-26T08:16:09.877Z");
+    }
+}

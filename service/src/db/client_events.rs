@@ -135,3 +135,15 @@ pub async fn insert_link_event(
         ad,
     })
 }
+
+/// The global switch the storefront reads from `/user/logged-in`. The legacy
+/// failed without its row; a missing row here means logging stays on (the
+/// column's default).
+pub async fn logging_enabled(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let enabled: Option<bool> = sqlx::query_scalar(
+        "SELECT log_client_events FROM clientevent_configuration ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(enabled.unwrap_or(true))
+}

@@ -7,7 +7,11 @@ use sqlx::postgres::PgPoolOptions;
 pub mod carts;
 pub mod catalogue;
 pub mod client_events;
+pub mod prospects;
+pub mod rate_limits;
 pub mod sessions;
+pub mod terms;
+pub mod users;
 
 use crate::config::DatabaseSettings;
 

@@ -18,6 +18,9 @@ pub const CSRF: &str = "csrftoken";
 pub const ANONYMOUS_CART: &str = "an_ct";
 /// Salt the legacy code signs `an_ct` with (`set_signed_cookie(..., salt=...)`).
 pub const ANONYMOUS_CART_SALT: &str = "anonymouscartcookieisthis";
+/// The storefront sends this cookie's raw value as `anonymous_id` on client events.
+pub const ANONYMOUS_CLIENT_EVENT: &str = "anonymousclientevent";
+pub const ANONYMOUS_CLIENT_EVENT_SALT: &str = "clienteventanonymousclienteventoccurrence";
 
 /// Django's CSRF_COOKIE_AGE: 52 weeks.
 const CSRF_AGE: Duration = Duration::weeks(52);
@@ -105,6 +108,14 @@ pub fn csrf(config: &Config, secret: &str) -> SetCookie {
 /// `an_ct` exactly as the legacy sets it: not HttpOnly, not Secure, no SameSite.
 pub fn anonymous_cart(config: &Config, signed_value: String) -> SetCookie {
     let mut cookie = SetCookie::new(config, ANONYMOUS_CART, signed_value);
+    cookie.max_age = Some(ANONYMOUS_CART_AGE);
+    cookie
+}
+
+/// `anonymousclientevent` as the legacy sets it: a year, readable by
+/// JavaScript, no SameSite.
+pub fn anonymous_client_event(config: &Config, signed_value: String) -> SetCookie {
+    let mut cookie = SetCookie::new(config, ANONYMOUS_CLIENT_EVENT, signed_value);
     cookie.max_age = Some(ANONYMOUS_CART_AGE);
     cookie
 }
