@@ -28,6 +28,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Wakes the email sender after a request commits outgoing mail.
     pub mailer: crate::email::Mailer,
+    /// The Stripe client; `None` when Stripe is not configured.
+    pub stripe: Option<crate::integrations::stripe::StripeGateway>,
 }
 
 /// The whole HTTP surface: API operations, spec, docs, middleware.
@@ -82,6 +84,12 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(config.bind_address).await?;
         let local_addr = listener.local_addr()?;
         let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let stripe = config
+            .stripe
+            .as_ref()
+            .map(crate::integrations::stripe::StripeGateway::new)
+            .transpose()
+            .map_err(std::io::Error::other)?;
         Ok(Application {
             acceptor,
             local_addr,
@@ -89,6 +97,7 @@ impl Application {
                 pool,
                 config: Arc::new(config),
                 mailer: crate::email::Mailer::new(),
+                stripe,
             },
         })
     }

@@ -119,6 +119,8 @@ pub struct StripeSettings {
     pub webhook_secrets: Vec<Secret>,
     /// Base URL of the Stripe API; tests point it at a fake server.
     pub api_base: Option<String>,
+    /// `pk_…`, echoed to the confirm page as the legacy did (unused by Checkout).
+    pub publishable_key: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -571,11 +573,23 @@ fn read_stripe(r: &mut Reader<'_>) -> Option<Option<StripeSettings>> {
             Err(())
         }
     })?;
+    let publishable_key = r.optional(
+        "STRIPE_PUBLISHABLE_KEY",
+        "a Stripe publishable key (pk_live_… or pk_test_…)",
+        |v| {
+            if v.starts_with("pk_") {
+                Ok(v.to_owned())
+            } else {
+                Err(())
+            }
+        },
+    )?;
     match (key, secrets) {
         (Some(secret_key), Some(webhook_secrets)) => Some(Some(StripeSettings {
             secret_key,
             webhook_secrets,
             api_base,
+            publishable_key,
         })),
         (None, None) => Some(None),
         (Some(_), None) => {

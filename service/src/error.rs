@@ -37,9 +37,27 @@ impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         if is_unavailable(&err) {
             AppError::DatabaseUnavailable(err)
+        } else if let Some(reason) = rejected_input(&err) {
+            AppError::BadRequest(reason.to_owned())
         } else {
             AppError::Database(err)
         }
+    }
+}
+
+/// Values PostgreSQL refuses whatever the code does with them: a NUL
+/// character (22021 / 22P05) or text longer than its column (22001). They
+/// come from the caller, so they are a bad request, not a server fault.
+fn rejected_input(err: &sqlx::Error) -> Option<&'static str> {
+    let sqlx::Error::Database(db) = err else {
+        return None;
+    };
+    match db.code().as_deref() {
+        Some("22021") | Some("22P05") => {
+            Some("the request contains a character that cannot be stored (NUL)")
+        }
+        Some("22001") => Some("a value in the request is longer than its field allows"),
+        _ => None,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub mod integrations;
 pub mod telemetry;
 
 pub use app::{AppState, Application};
@@ -25,6 +26,7 @@ pub fn openapi_json(config: Config) -> String {
         pool,
         config: std::sync::Arc::new(config),
         mailer: email::Mailer::new(),
+        stripe: None,
     };
     api::service(&state).spec()
 }

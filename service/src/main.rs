@@ -26,6 +26,13 @@ enum Command {
         /// Create the database named in DATABASE_URL first if it does not exist.
         #[arg(long)]
         create_database: bool,
+        /// Adopt a database created by the Django backend: check its schema,
+        /// record the baseline migrations as applied, then migrate.
+        #[arg(long)]
+        adopt_django: bool,
+        /// With --adopt-django: print the report and the plan, change nothing.
+        #[arg(long, requires = "adopt_django")]
+        dry_run: bool,
     },
     /// Exit 0 when the local service answers GET /healthz with 200, else 1.
     Healthcheck {
@@ -52,7 +59,11 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve().await,
-            Command::Migrate { create_database } => migrate(create_database).await,
+            Command::Migrate {
+                create_database,
+                adopt_django,
+                dry_run,
+            } => migrate(create_database, adopt_django.then_some(dry_run)).await,
             Command::Healthcheck { addr } => health(addr).await,
             Command::Openapi => {
                 println!(
@@ -95,7 +106,8 @@ async fn serve() -> ExitCode {
     }
 }
 
-async fn migrate(create_database: bool) -> ExitCode {
+/// `adopt`: `None` for the ordinary migrate, `Some(dry_run)` for adoption.
+async fn migrate(create_database: bool, adopt: Option<bool>) -> ExitCode {
     let config = match load_config() {
         Ok(c) => c,
         Err(code) => return code,
@@ -117,6 +129,9 @@ async fn migrate(create_database: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(dry_run) = adopt {
+        return adopt_django(pool, dry_run).await;
+    }
     let result = db::MIGRATOR.run(&pool).await;
     pool.close().await;
     match result {
@@ -126,6 +141,27 @@ async fn migrate(create_database: bool) -> ExitCode {
         }
         Err(e) => {
             tracing::error!(error = %e, "migration failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the adoption report on stdout (the operator reads it); exit 1
+/// when refused or failed.
+async fn adopt_django(pool: sqlx::PgPool, dry_run: bool) -> ExitCode {
+    let result = db::adopt::adopt(&pool, dry_run).await;
+    pool.close().await;
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(db::adopt::AdoptError::Refused(report)) => {
+            println!("{report}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "adoption failed");
             ExitCode::FAILURE
         }
     }

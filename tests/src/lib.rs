@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database (from `#[sqlx::test]`), plus a TCP proxy that can
 //! cut or slow the database connection to simulate outages.
 
+pub mod fake_stripe;
 pub mod proxy;
 pub mod smtp;
 

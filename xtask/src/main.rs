@@ -4,11 +4,17 @@
 //!   cluster, `DATABASE_URL`, or a testcontainers Postgres)
 //! - `test`: fmt, clippy, every test against a real PostgreSQL, OpenAPI
 //!   sync, infrastructure checks; one summary line
+//! - `bench`: load-test the release service with wrk; writes
+//!   `docs/benchmarks.md` and `docs/benchmarks.svg`
+//! - `fuzz-api`: schemathesis contract fuzzing of the live service
 //! - `openapi`: regenerate `openapi/openapi.json` from the code
 //! - `synth`: synthesize the CDK app into `target/cdk.out`
 
+mod bench;
 mod cdk;
+mod db;
 mod dev;
+mod fuzz_api;
 mod openapi;
 mod postgres;
 mod test;
@@ -29,10 +35,17 @@ enum Command {
     Dev(dev::Args),
     /// Run every check and test; exits non-zero on any failure.
     Test(test::Args),
+    /// Load-test the release service (wrk) and write docs/benchmarks.md + .svg.
+    Bench(bench::Args),
+    /// Fuzz every API operation with schemathesis against the live service.
+    FuzzApi(fuzz_api::Args),
     /// Write the OpenAPI document generated from the code to openapi/openapi.json.
     Openapi,
     /// Synthesize the CDK app (infra-cdk/) into target/cdk.out.
     Synth,
+    /// Database operations on DATABASE_URL (adopt a Django database).
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,7 +53,10 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),
         Command::Test(args) => test::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::FuzzApi(args) => fuzz_api::run(args),
         Command::Openapi => openapi::write(),
+        Command::Db(command) => db::run(command),
         Command::Synth => cdk::synth().map(|dir| {
             util::note(&format!("templates written to {}", dir.display()));
         }),

@@ -1,8 +1,9 @@
 //! `cargo xtask test`: the one test command, locally and in CI.
 //!
 //! fmt → clippy → every workspace test (nextest) against a real PostgreSQL
-//! (each DB test gets its own fresh migrated database) → infrastructure
-//! checks. Every step runs even after a failure, so one run shows everything;
+//! (each DB test gets its own fresh migrated database) → schemathesis
+//! contract fuzzing of the live service on the same PostgreSQL →
+//! infrastructure checks. Every step runs even after a failure, so one run shows everything;
 //! the database is torn down on any exit; the last line sums up the tests.
 
 use std::process::Command;
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cdk, postgres, util};
+use crate::{cdk, fuzz_api, postgres, util};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,6 +23,9 @@ pub struct Args {
     /// Skip the infrastructure checks (CDK tests, cdk-nag, cfn-lint).
     #[arg(long)]
     no_infra: bool,
+    /// Skip the schemathesis contract fuzzing of the live service.
+    #[arg(long)]
+    no_fuzz: bool,
     /// Extra arguments for nextest, e.g. a test-name filter.
     #[arg(last = true)]
     nextest_args: Vec<String>,
@@ -89,14 +93,29 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let mut counts = None;
+    // Kept for the fuzz step, which needs the same kind of server.
+    let mut database = None;
     record("workspace tests against PostgreSQL (nextest)", &mut || {
         let db = postgres::provision("test")?;
         util::note(&format!("PostgreSQL: {}", db.origin));
         let result = run_nextest(&db.url, &args.nextest_args);
         counts = read_junit();
-        drop(db);
+        database = Some(db);
         result
     });
+
+    if !args.no_fuzz {
+        record("API contract fuzzing (schemathesis)", &mut || {
+            let db = match database.take() {
+                Some(db) => db,
+                None => postgres::provision("fuzz")?,
+            };
+            let result = fuzz_api::fuzz(&db, false);
+            drop(db);
+            result
+        });
+    }
+    drop(database);
 
     if !args.no_infra && cdk::present() {
         record(

@@ -259,6 +259,7 @@ pub struct CartShippingMethods {
     pub cart_found: bool,
     pub cart_shipping_methods: KeyedMap<ShippingMethodJson>,
     /// Identifier of the selected method, or null without a cart.
+    #[oai(nullable)]
     pub shipping_method_selected: Option<String>,
     #[oai(rename = "order-api-version")]
     pub order_api_version: String,
@@ -279,6 +280,7 @@ pub struct CartAddProductSku {
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<CartErrors>,
     /// The posted `sku_id`, null when it was missing.
+    #[oai(nullable)]
     pub sku_id: Option<String>,
     /// Number of distinct SKUs in the cart (on success).
     #[oai(skip_serializing_if_is_none)]
@@ -422,6 +424,22 @@ fn keyed<T, U: From<T>>(rows: Vec<T>) -> KeyedMap<U> {
         .collect()
 }
 
+/// The checkout gate: `*` or the exact username / `an_ct` value in the
+/// configured comma-separated list. A missing row or an empty list allows nobody.
+pub(crate) async fn checkout_gate(state: &AppState, visitor: &Visitor) -> Result<bool, AppError> {
+    let (key, value) = match visitor {
+        Visitor::Member(u) => ("usernames_allowed_to_checkout", Some(u.username.as_str())),
+        Visitor::Anonymous { cart_token } => {
+            ("an_ct_values_allowed_to_checkout", cart_token.as_deref())
+        }
+    };
+    let list = carts::checkout_allow_list(&state.pool, key).await?;
+    Ok(list.is_some_and(|list| {
+        list.split(',')
+            .any(|entry| entry == "*" || (!entry.is_empty() && Some(entry) == value))
+    }))
+}
+
 impl CartApi {
     async fn visitor(&self, jar: &CookieJar) -> Result<Visitor, AppError> {
         Ok(visitor::identify(&self.state.pool, &self.state.config, jar).await?)
@@ -434,20 +452,8 @@ impl CartApi {
         }
     }
 
-    /// The checkout gate: `*` or the exact username / `an_ct` value in the
-    /// configured comma-separated list. A missing row or an empty list allows nobody.
     async fn gate(&self, visitor: &Visitor) -> Result<bool, AppError> {
-        let (key, value) = match visitor {
-            Visitor::Member(u) => ("usernames_allowed_to_checkout", Some(u.username.as_str())),
-            Visitor::Anonymous { cart_token } => {
-                ("an_ct_values_allowed_to_checkout", cart_token.as_deref())
-            }
-        };
-        let list = carts::checkout_allow_list(&self.state.pool, key).await?;
-        Ok(list.is_some_and(|list| {
-            list.split(',')
-                .any(|entry| entry == "*" || (!entry.is_empty() && Some(entry) == value))
-        }))
+        checkout_gate(&self.state, visitor).await
     }
 
     async fn item_data(&self, cart_id: Option<i32>) -> Result<ItemData, AppError> {

@@ -3,9 +3,11 @@
 
 pub mod cart;
 pub mod catalogue;
+pub mod checkout;
 pub mod client_events;
 pub mod failure;
 pub mod health;
+pub mod order_detail;
 pub mod session;
 pub mod user;
 pub mod wire;
@@ -32,6 +34,10 @@ pub enum ApiTags {
     Subscriptions,
     /// The chat form and "notify me" sign-ups.
     Contact,
+    /// Stripe Checkout: sessions, the success page and the webhook.
+    Checkout,
+    /// The order page.
+    Orders,
 }
 
 pub type Apis = (
@@ -47,6 +53,8 @@ pub type Apis = (
     user::terms::TermsApi,
     user::unsubscribe::UnsubscribeApi,
     user::contact::ContactApi,
+    checkout::CheckoutApi,
+    order_detail::OrderDetailApi,
 );
 
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -64,6 +72,8 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             user::terms::TermsApi::new(state.clone()),
             user::unsubscribe::UnsubscribeApi::new(state.clone()),
             user::contact::ContactApi::new(state.clone()),
+            checkout::CheckoutApi::new(state.clone()),
+            order_detail::OrderDetailApi::new(state.clone()),
         ),
         "StartUpWebApp API",
         env!("CARGO_PKG_VERSION"),

@@ -217,6 +217,68 @@ pub fn django_datetime(at: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
+/// Implements the poem-openapi traits for a two-variant enum sent as either
+/// of two JSON types (`true` or a list, a number or a string). The derived
+/// `Union` also declares `type: object`, which no such value satisfies.
+macro_rules! one_of_two {
+    ($ty:ident, $name:literal, $a:ident($ta:ty), $b:ident($tb:ty)) => {
+        impl poem_openapi::types::Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+
+            fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+                poem_openapi::registry::MetaSchemaRef::Inline(Box::new(
+                    poem_openapi::registry::MetaSchema {
+                        one_of: vec![<$ta>::schema_ref(), <$tb>::schema_ref()],
+                        ..poem_openapi::registry::MetaSchema::ANY
+                    },
+                ))
+            }
+
+            fn register(registry: &mut poem_openapi::registry::Registry) {
+                <$ta>::register(registry);
+                <$tb>::register(registry);
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(std::iter::once(self))
+            }
+        }
+
+        impl poem_openapi::types::ToJSON for $ty {
+            fn to_json(&self) -> Option<serde_json::Value> {
+                match self {
+                    $ty::$a(v) => v.to_json(),
+                    $ty::$b(v) => v.to_json(),
+                }
+            }
+        }
+
+        impl poem_openapi::types::ParseFromJSON for $ty {
+            fn parse_from_json(
+                value: Option<serde_json::Value>,
+            ) -> poem_openapi::types::ParseResult<Self> {
+                if let Ok(v) = <$ta>::parse_from_json(value.clone()) {
+                    return Ok($ty::$a(v));
+                }
+                <$tb>::parse_from_json(value)
+                    .map($ty::$b)
+                    .map_err(poem_openapi::types::ParseError::propagate)
+            }
+        }
+    };
+}
+pub(crate) use one_of_two;
+
 #[cfg(test)]
 mod datetime_tests {
     use super::django_datetime;

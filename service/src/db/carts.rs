@@ -94,6 +94,12 @@ async fn find_in(
 
 /// Items of SKU type `product`, in cart order, with price and image.
 pub async fn items(pool: &PgPool, cart_id: i32) -> Result<Vec<CartItem>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    items_in(&mut conn, cart_id).await
+}
+
+/// [`items`] inside the caller's transaction.
+pub async fn items_in(conn: &mut PgConnection, cart_id: i32) -> Result<Vec<CartItem>, sqlx::Error> {
     let sql = format!(
         "SELECT cs.sku_id, st.title AS sku_type_title, si.title AS inventory_title, \
                 si.identifier AS inventory_identifier, s.color, s.size, s.description, \
@@ -118,7 +124,7 @@ pub async fn items(pool: &PgPool, cart_id: i32) -> Result<Vec<CartItem>, sqlx::E
     );
     sqlx::query_as::<_, CartItem>(sqlx::AssertSqlSafe(sql))
         .bind(cart_id)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await
 }
 

@@ -4,9 +4,11 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
+pub mod adopt;
 pub mod carts;
 pub mod catalogue;
 pub mod client_events;
+pub mod orders;
 pub mod prospects;
 pub mod rate_limits;
 pub mod sessions;

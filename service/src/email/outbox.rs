@@ -38,13 +38,14 @@ pub(crate) struct Claimed {
     pub subject: String,
     pub body: String,
     pub attempts: i32,
+    pub dedupe_key: Option<String>,
 }
 
 /// Locks the next due pending row. `SKIP LOCKED` lets several instances work
 /// the outbox at once without ever claiming the same row.
 pub(crate) async fn claim_next(conn: &mut PgConnection) -> Result<Option<Claimed>, sqlx::Error> {
     sqlx::query_as::<_, Claimed>(
-        "SELECT id, kind, recipients, subject, body, attempts FROM swa_email_outbox \
+        "SELECT id, kind, recipients, subject, body, attempts, dedupe_key FROM swa_email_outbox \
          WHERE status = 'pending' AND next_attempt_at <= now() \
          ORDER BY next_attempt_at, id \
          LIMIT 1 \

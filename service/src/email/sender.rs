@@ -205,7 +205,7 @@ impl Sender {
                 let permanent = matches!(e, DeliveryError::Invalid(_));
                 if permanent || attempts >= self.delivery.max_attempts {
                     outbox::mark_failed(&mut tx, row.id, &error).await?;
-                    on_failed(&mut tx, &row).await?;
+                    on_failed(&mut tx, &row, &error).await?;
                     tx.commit().await?;
                     tracing::error!(
                         outbox_id = row.id,
@@ -259,11 +259,27 @@ impl Sender {
 }
 
 /// Hook for a message that has just been given up on, inside the transaction
-/// that marks it failed.
-///
-/// Nothing is recorded here yet: the checkout work adds an
-/// `order_email_failure` row for kind `"order-confirmation"` at this point.
-async fn on_failed(_conn: &mut PgConnection, _row: &Claimed) -> Result<(), sqlx::Error> {
+/// that marks it failed: an order confirmation also leaves an
+/// `order_order_email_failure` row for operators, and the
+/// `[ORDER_EMAIL_FAILURE]` log line the alarm matches.
+async fn on_failed(conn: &mut PgConnection, row: &Claimed, error: &str) -> Result<(), sqlx::Error> {
+    if row.kind != crate::db::orders::CONFIRMATION_KIND {
+        return Ok(());
+    }
+    let order_id = row
+        .dedupe_key
+        .as_deref()
+        .and_then(|k| k.rsplit_once(':'))
+        .and_then(|(_, id)| id.parse::<i32>().ok());
+    let Some(order_id) = order_id else {
+        return Ok(());
+    };
+    crate::db::orders::record_email_failure(conn, order_id, error).await?;
+    tracing::error!(
+        order_id,
+        outbox_id = row.id,
+        "[ORDER_EMAIL_FAILURE] type=smtp_send order={order_id}: the confirmation was given up after its retries"
+    );
     Ok(())
 }
 
@@ -327,6 +343,7 @@ mod tests {
             subject: "s".into(),
             body: "b".into(),
             attempts: 0,
+            dedupe_key: None,
         };
         let from: Mailbox = "StartUpWebApp <noreply@example.com>"
             .parse()

@@ -5,7 +5,7 @@ use poem::Request;
 use poem::web::Data;
 use poem::web::cookie::CookieJar;
 use poem_openapi::payload::{Form, Json};
-use poem_openapi::{Object, OpenApi, Union};
+use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
 use super::{
@@ -36,12 +36,18 @@ impl LoginApi {
 
 /// `client_event_id`: the user id (a number) for a member, the string
 /// `"null"` for an anonymous visitor.
-#[derive(Union, Debug)]
-#[oai(one_of)]
+#[derive(Debug)]
 pub enum ClientEventId {
     UserId(i32),
     Anonymous(String),
 }
+
+crate::api::wire::one_of_two!(
+    ClientEventId,
+    "ClientEventId",
+    UserId(i32),
+    Anonymous(String)
+);
 
 #[derive(Object, Debug)]
 pub struct LoggedIn {

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use chrono::Utc;
 use poem::Request;
-use poem_openapi::{Object, Union};
+use poem_openapi::Object;
 use sqlx::PgConnection;
 
 use crate::app::AppState;
@@ -59,12 +59,18 @@ impl From<&FieldError> for Problem {
 }
 
 /// A validated field: `true`, or the list of its problems.
-#[derive(Union, Debug, Clone, PartialEq)]
-#[oai(one_of)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FieldResult {
     Valid(bool),
     Invalid(Vec<Problem>),
 }
+
+crate::api::wire::one_of_two!(
+    FieldResult,
+    "FieldResult",
+    Valid(bool),
+    Invalid(Vec<Problem>)
+);
 
 impl FieldResult {
     pub fn is_valid(&self) -> bool {
@@ -121,12 +127,30 @@ pub(crate) async fn limit(
     rate_limit::enforce(state, ip, bucket, key, limit).await
 }
 
-/// Hashes off the async workers: Argon2id takes tens of milliseconds.
-pub(crate) async fn hash_password(plain: &str) -> Result<String, AppError> {
-    let plain = plain.to_owned();
-    tokio::task::spawn_blocking(move || password::hash(&plain))
+/// At most one password hash per core at a time: Argon2id takes 19 MiB and
+/// tens of milliseconds each, so a burst of logins must queue here rather
+/// than fan out over the blocking pool (hundreds of threads, gigabytes).
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cores)
+});
+
+async fn on_hashing_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| AppError::Internal(e.into()))
+}
+
+/// Hashes off the async workers.
+pub(crate) async fn hash_password(plain: &str) -> Result<String, AppError> {
+    let plain = plain.to_owned();
+    on_hashing_thread(move || password::hash(&plain)).await
 }
 
 /// Verifies off the async workers; `None` as the stored hash spends the
@@ -136,7 +160,7 @@ pub(crate) async fn verify_password(
     stored: Option<String>,
 ) -> Result<Verification, AppError> {
     let plain = plain.to_owned();
-    tokio::task::spawn_blocking(move || match stored {
+    on_hashing_thread(move || match stored {
         Some(hash) => password::verify(&plain, &hash),
         None => {
             password::dummy_verify(&plain);
@@ -144,7 +168,6 @@ pub(crate) async fn verify_password(
         }
     })
     .await
-    .map_err(|e| AppError::Internal(e.into()))
 }
 
 /// Queues `letter` to `to` in the caller's transaction.
