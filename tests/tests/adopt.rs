@@ -4,9 +4,8 @@
 //! tables), filled with users, members, prospects, orders and carts made with
 //! Django's formats, adopted, and then used through HTTP.
 //!
-//! Not covered: the order-detail page `/order/{identifier}` (not built yet)
-//! and placing a new order over HTTP (checkout is being built); a new
-//! order's id is checked with an insert instead.
+//! A new order's id is checked with an insert; placing orders through
+//! Stripe Checkout is covered by `checkout.rs`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -509,6 +508,12 @@ async fn assert_legacy_users_carry_on(pool: &PgPool, legacy: &Legacy) -> TestApp
     assert_eq!(orders["2"]["identifier"], json!("ORDMEMBER1"));
     assert_eq!(orders["2"]["order_total"], json!("23.97"));
     assert!(orders.get("3").is_none(), "only her orders: {content}");
+    let detail = app.get_json("/order/ORDMEMBER1").await;
+    assert_eq!(detail["order_detail"], json!("success"), "{detail}");
+    assert_eq!(
+        detail["order_data"]["order_totals"]["order_total"],
+        json!("23.97")
+    );
 
     // Her cart.
     let items = app.get_json("/order/cart-items").await;

@@ -686,3 +686,157 @@ async fn an_order_stands_when_its_email_cannot_be_sent(pool: PgPool) {
     assert_eq!((kind.as_str(), member), ("smtp_send", false));
     assert_eq!(count(&pool, "SELECT count(*) FROM order_order").await, 1);
 }
+
+#[sqlx::test(migrator = "startupwebapp::db::MIGRATOR")]
+async fn the_remaining_error_codes_are_the_contract_s(pool: PgPool) {
+    let Shop { app, stripe, .. } = shop(&pool).await;
+
+    // An empty cart (its only line removed) cannot check out.
+    add(&app, "1", "1").await;
+    app.post_json("/order/cart-remove-sku", &[("sku_id", "1")])
+        .await;
+    let empty = app
+        .post_json(
+            "/order/create-checkout-session",
+            &[("agree_to_terms_of_sale", "true")],
+        )
+        .await;
+    assert_eq!(empty["errors"]["error"], json!("cart-is-empty"), "{empty}");
+
+    // The anonymous email step.
+    let missing = app
+        .post_json("/order/anonymous-email-address-payment-lookup", &[])
+        .await;
+    assert_eq!(
+        missing["errors"]["error"],
+        json!("anonymous-email-address-required")
+    );
+    register(
+        &app.second_browser(),
+        "existing_member",
+        "member@example.com",
+    )
+    .await;
+    let taken = app
+        .post_json(
+            "/order/anonymous-email-address-payment-lookup",
+            &[("anonymous_email_address", "MEMBER@example.com")],
+        )
+        .await;
+    assert_eq!(
+        taken["errors"]["error"],
+        json!("email-address-is-associated-with-member")
+    );
+    assert!(
+        taken["errors"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("login"))
+    );
+
+    // Webhooks for sessions that cannot become an order.
+    let buyer = app.second_browser();
+    let session_id = checkout(&buyer, Some("w@example.com")).await;
+    let mut object = stripe.complete(&session_id, Completion::default());
+    object["metadata"] = json!({});
+    let no_cart_id = signed(
+        &app,
+        &event("evt_nocart", "checkout.session.completed", object.clone()),
+    )
+    .await;
+    assert_eq!(no_cart_id.status(), 400);
+    assert_eq!(
+        no_cart_id.json::<Value>().await.expect("json"),
+        json!({"error": "no-cart-id"})
+    );
+    object["metadata"] = json!({"cart_id": "999999"});
+    let gone = signed(
+        &app,
+        &event("evt_gone", "checkout.session.completed", object),
+    )
+    .await;
+    assert_eq!(gone.status(), 400);
+    assert_eq!(
+        gone.json::<Value>().await.expect("json"),
+        json!({"error": "cart-not-found"})
+    );
+    // An unpaid (delayed) completion waits for async_payment_succeeded.
+    let pending = stripe.complete(
+        &session_id,
+        Completion {
+            payment_status: "unpaid".into(),
+            ..Completion::default()
+        },
+    );
+    let waiting = signed(
+        &app,
+        &event("evt_pending", "checkout.session.completed", pending),
+    )
+    .await;
+    assert_eq!(waiting.status(), 200);
+    assert_eq!(count(&pool, "SELECT count(*) FROM order_order").await, 0);
+    let paid = stripe.complete(&session_id, Completion::default());
+    let settled = signed(
+        &app,
+        &event(
+            "evt_paid_later",
+            "checkout.session.async_payment_succeeded",
+            paid,
+        ),
+    )
+    .await;
+    assert_eq!(settled.status(), 200);
+    assert_eq!(count(&pool, "SELECT count(*) FROM order_order").await, 1);
+    let expired = signed(
+        &app,
+        &event(
+            "evt_expired",
+            "checkout.session.expired",
+            json!({"id": "cs_x"}),
+        ),
+    )
+    .await;
+    assert_eq!(expired.status(), 200);
+}
+
+#[sqlx::test(migrator = "startupwebapp::db::MIGRATOR")]
+async fn an_order_email_queued_while_smtp_is_down_arrives_once_it_is_back(pool: PgPool) {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        listener.local_addr().expect("addr").port()
+    };
+    let stripe = FakeStripe::start().await;
+    let mut config = config_with_smtp(port);
+    config.stripe = Some(stripe.settings());
+    config.email_delivery.max_attempts = 50;
+    let app = spawn_app_with(config, pool.clone()).await;
+    let session_id = checkout(&app, Some("later@example.com")).await;
+    stripe.complete(&session_id, Completion::default());
+    let success = app
+        .get_json(&format!(
+            "/order/checkout-session-success?session_id={session_id}"
+        ))
+        .await;
+    assert_eq!(success["checkout_session_success"], json!("success"));
+    let mut attempts = 0;
+    for _ in 0..100 {
+        attempts = count(
+            &pool,
+            "SELECT COALESCE(max(attempts), 0)::int8 FROM swa_email_outbox",
+        )
+        .await;
+        if attempts > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(attempts > 0, "tried while SMTP was down");
+    let sink = SmtpSink::start_on(port).await;
+    let mails = sink.wait_for(1, WAIT).await;
+    assert_eq!(mails[0].envelope_to, vec!["later@example.com".to_owned()]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 1, "delivered once");
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM order_order_email_failure").await,
+        0
+    );
+}
