@@ -407,16 +407,6 @@ pub struct ConfirmTotals {
 // ---- helpers --------------------------------------------------------------
 
 /// The cart owner for a visitor, if one can own a cart.
-fn owner(visitor: &Visitor) -> Option<CartOwner<'_>> {
-    match visitor {
-        Visitor::Member(user) => user.member_id.map(CartOwner::Member),
-        Visitor::Anonymous {
-            cart_token: Some(token),
-        } => Some(CartOwner::Anonymous(token)),
-        Visitor::Anonymous { cart_token: None } => None,
-    }
-}
-
 fn keyed<T, U: From<T>>(rows: Vec<T>) -> KeyedMap<U> {
     rows.into_iter()
         .enumerate()
@@ -446,7 +436,7 @@ impl CartApi {
     }
 
     async fn cart_id(&self, visitor: &Visitor) -> Result<Option<i32>, AppError> {
-        match owner(visitor) {
+        match visitor.cart_owner() {
             Some(o) => Ok(carts::find(&self.state.pool, &o).await?),
             None => Ok(None),
         }
@@ -647,7 +637,7 @@ impl CartApi {
             })
         };
         let visitor = self.visitor(jar).await?;
-        let Some(owner) = owner(&visitor) else {
+        let Some(owner) = visitor.cart_owner() else {
             return Ok(error(CartErrors::code("cart-not-found"), None));
         };
         let Some(raw_sku) = form.sku_id else {
@@ -705,7 +695,7 @@ impl CartApi {
             })
         };
         let visitor = self.visitor(jar).await?;
-        let Some(owner) = owner(&visitor) else {
+        let Some(owner) = visitor.cart_owner() else {
             return Ok(error("cart-not-found", None));
         };
         let Some(raw_sku) = form.0.sku_id else {
@@ -757,7 +747,7 @@ impl CartApi {
             })
         };
         let visitor = self.visitor(jar).await?;
-        let Some(owner) = owner(&visitor) else {
+        let Some(owner) = visitor.cart_owner() else {
             return Ok(error("cart-not-found", None));
         };
         let Some(identifier) = form.0.shipping_method_identifier else {
@@ -791,7 +781,7 @@ impl CartApi {
         jar: &CookieJar,
     ) -> Result<Json<CartDeleteCart>, Failure<FormPostErrors>> {
         let visitor = self.visitor(jar).await?;
-        let locked = match owner(&visitor) {
+        let locked = match visitor.cart_owner() {
             Some(o) => carts::lock(&self.state.pool, &o).await?,
             None => None,
         };

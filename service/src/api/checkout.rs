@@ -17,7 +17,7 @@ use super::cart::checkout_gate;
 use super::failure::{Failure, FormPostErrors, ServerErrors};
 use super::wire::{LastValue, ORDER_API_VERSION};
 use crate::app::AppState;
-use crate::db::carts::{self, CartOwner};
+use crate::db::carts;
 use crate::db::orders::{self, OrderContext, OrderOutcome};
 use crate::db::prospects::{self, NewProspect};
 use crate::domain::checkout::CheckoutFacts;
@@ -245,13 +245,7 @@ impl CheckoutApi {
         if !checkout_gate(state, &visitor).await? {
             return Ok(reply(error("checkout-not-allowed", None), None));
         }
-        let owner = match &visitor {
-            Visitor::Member(u) => u.member_id.map(CartOwner::Member),
-            Visitor::Anonymous {
-                cart_token: Some(token),
-            } => Some(CartOwner::Anonymous(token)),
-            Visitor::Anonymous { cart_token: None } => None,
-        };
+        let owner = visitor.cart_owner();
         let cart_id = match &owner {
             Some(owner) => carts::find(&state.pool, owner).await?,
             None => None,
@@ -551,13 +545,7 @@ impl CheckoutApi {
         let visitor = visitor::identify(&state.pool, &state.config, jar).await?;
         let allowed = checkout_gate(state, &visitor).await?;
         if allowed {
-            let owner = match &visitor {
-                Visitor::Member(u) => u.member_id.map(CartOwner::Member),
-                Visitor::Anonymous {
-                    cart_token: Some(token),
-                } => Some(CartOwner::Anonymous(token)),
-                Visitor::Anonymous { cart_token: None } => None,
-            };
+            let owner = visitor.cart_owner();
             if let Some(owner) = owner
                 && let Some(cart_id) = carts::find(&state.pool, &owner).await?
             {

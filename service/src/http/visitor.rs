@@ -5,6 +5,7 @@ use poem::web::cookie::CookieJar;
 use sqlx::PgPool;
 
 use crate::config::Config;
+use crate::db::carts::CartOwner;
 use crate::db::sessions::{self, SessionUser};
 use crate::domain::signing::CookieSigner;
 use crate::http::cookies;
@@ -16,6 +17,20 @@ pub enum Visitor {
     Anonymous {
         cart_token: Option<String>,
     },
+}
+
+impl Visitor {
+    /// Who owns this visitor's cart, if anyone can: a member with a member
+    /// row, or an anonymous visitor with a valid `an_ct` cookie.
+    pub fn cart_owner(&self) -> Option<CartOwner<'_>> {
+        match self {
+            Visitor::Member(user) => user.member_id.map(CartOwner::Member),
+            Visitor::Anonymous {
+                cart_token: Some(token),
+            } => Some(CartOwner::Anonymous(token)),
+            Visitor::Anonymous { cart_token: None } => None,
+        }
+    }
 }
 
 pub fn cart_signer(config: &Config) -> CookieSigner {

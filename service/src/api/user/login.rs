@@ -173,13 +173,7 @@ impl LoginApi {
 
         let visitor = visitor::identify(&state.pool, &state.config, jar).await?;
         let log_client_events = client_events::logging_enabled(&state.pool).await?;
-        let owner = match &visitor {
-            Visitor::Member(u) => u.member_id.map(carts::CartOwner::Member),
-            Visitor::Anonymous {
-                cart_token: Some(token),
-            } => Some(carts::CartOwner::Anonymous(token)),
-            Visitor::Anonymous { cart_token: None } => None,
-        };
+        let owner = visitor.cart_owner();
         let cart_item_count = match owner {
             Some(owner) => match carts::find(&state.pool, &owner).await? {
                 Some(cart_id) => {
