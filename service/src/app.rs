@@ -13,8 +13,8 @@ use sqlx::PgPool;
 use crate::config::Config;
 use crate::error::render_error;
 use crate::http::{
-    body_limit::BodyLimit, cookies::OutgoingCookies, cors::Cors, csrf::Csrf, request_id::RequestId,
-    security_headers::SecurityHeaders,
+    body_limit::BodyLimit, cookies::OutgoingCookies, cors::Cors, csrf::Csrf,
+    request_deadline::DeadlineAcceptor, request_id::RequestId, security_headers::SecurityHeaders,
 };
 use crate::{api, db};
 
@@ -30,6 +30,9 @@ pub struct AppState {
     pub mailer: crate::email::Mailer,
     /// The Stripe client; `None` when Stripe is not configured.
     pub stripe: Option<crate::integrations::stripe::StripeGateway>,
+    /// Catalogue responses and the client-event switch, kept in step with
+    /// the database across instances (see `cache::invalidation`).
+    pub reference_cache: crate::cache::ReferenceCache,
 }
 
 /// The whole HTTP surface: API operations, spec, docs, middleware.
@@ -90,6 +93,7 @@ impl Application {
             .map(crate::integrations::stripe::StripeGateway::new)
             .transpose()
             .map_err(std::io::Error::other)?;
+        let reference_cache = crate::cache::ReferenceCache::new(config.reference_cache_ttl);
         Ok(Application {
             acceptor,
             local_addr,
@@ -98,6 +102,7 @@ impl Application {
                 config: Arc::new(config),
                 mailer: crate::email::Mailer::new(),
                 stripe,
+                reference_cache,
             },
         })
     }
@@ -125,16 +130,23 @@ impl Application {
         // not configured (mail then waits in the outbox).
         let sender =
             crate::email::spawn_sender(state.pool.clone(), &state.config, state.mailer.clone());
+        // Until it has connected, the cache is bypassed.
+        let cache_listener =
+            crate::cache::invalidation::Listener::spawn(state.reference_cache.clone(), &state.pool);
         tracing::info!(
             address = %local_addr,
             environment = state.config.environment.as_str(),
             "listening"
         );
+        let acceptor = DeadlineAcceptor::new(acceptor, state.config.request_timeout);
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(timeout))
             .await;
         if let Some(sender) = sender {
             sender.shutdown(timeout).await;
+        }
+        if let Some(listener) = cache_listener {
+            listener.stop().await;
         }
         state.pool.close().await;
         tracing::info!("shutdown complete");

@@ -207,6 +207,9 @@ pub struct Config {
     /// Public URL of the storefront, used to build links in emails and redirects.
     pub storefront_url: String,
     pub shutdown_timeout: Duration,
+    /// How long a client has to deliver a request (from connecting, or from
+    /// its first byte on a kept-alive connection) before it is disconnected.
+    pub request_timeout: Duration,
     pub log_json: bool,
     pub stripe: Option<StripeSettings>,
     pub smtp: Option<SmtpSettings>,
@@ -216,6 +219,10 @@ pub struct Config {
     /// Load balancers and proxies whose `X-Forwarded-For` entries are trusted.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub rate_limits: RateLimits,
+    /// How long reference data (catalogue, client-event switch) may be served
+    /// from memory; zero turns the cache off. Changes normally reach every
+    /// instance at once through LISTEN/NOTIFY; this bounds what could not.
+    pub reference_cache_ttl: Duration,
 }
 
 /// One variable that is missing or malformed.
@@ -357,6 +364,12 @@ impl Config {
             "seconds, a whole number from 1 to 3600",
             |v| secs(v, 3600),
         );
+        let request_timeout = r.parsed(
+            "APP_REQUEST_TIMEOUT_SECS",
+            Some("20"),
+            "seconds, a whole number from 1 to 3600",
+            |v| secs(v, 3600),
+        );
         let log_format = r.optional("APP_LOG_FORMAT", "json or pretty", |v| match v {
             "json" => Ok(true),
             "pretty" => Ok(false),
@@ -383,6 +396,15 @@ impl Config {
             parse_networks,
         );
         let rate_limits = read_rate_limits(&mut r);
+        let reference_cache_ttl = r.parsed(
+            "APP_REFERENCE_CACHE_TTL_SECS",
+            Some("60"),
+            "seconds, a whole number from 0 (no cache) to 86400",
+            |v| match v.parse::<u64>() {
+                Ok(n) if n <= 86_400 => Ok(Duration::from_secs(n)),
+                _ => Err(()),
+            },
+        );
 
         if let (Some(min), Some(max)) = (min_connections, max_connections)
             && min > max
@@ -405,9 +427,11 @@ impl Config {
             storefront_origins,
             storefront_url,
             shutdown_timeout,
+            request_timeout,
             email_delivery,
             trusted_proxies,
             rate_limits,
+            reference_cache_ttl,
         ) {
             (
                 Some(environment),
@@ -421,9 +445,11 @@ impl Config {
                 Some(storefront_origins),
                 Some(storefront_url),
                 Some(shutdown_timeout),
+                Some(request_timeout),
                 Some(email_delivery),
                 Some(trusted_proxies),
                 Some(rate_limits),
+                Some(reference_cache_ttl),
             ) if r.problems.is_empty() => Ok(Config {
                 environment,
                 bind_address,
@@ -439,6 +465,7 @@ impl Config {
                 cookie_domain: cookie_domain.flatten(),
                 storefront_url,
                 shutdown_timeout,
+                request_timeout,
                 log_json: log_format
                     .flatten()
                     .unwrap_or(!environment.is_development()),
@@ -448,6 +475,7 @@ impl Config {
                 site_owner_email: site_owner_email.flatten(),
                 trusted_proxies,
                 rate_limits,
+                reference_cache_ttl,
             }),
             _ => Err(ConfigError {
                 problems: r.problems,
@@ -753,9 +781,29 @@ mod tests {
         let config = load(&base()).expect("valid config");
         assert_eq!(config.bind_address.to_string(), DEFAULT_BIND_ADDRESS);
         assert_eq!(config.database.max_connections, 10);
+        assert_eq!(config.request_timeout, Duration::from_secs(20));
         assert!(config.stripe.is_none());
         assert!(config.smtp.is_none());
         assert!(!config.log_json, "development logs are human-readable");
+    }
+
+    #[test]
+    fn reference_cache_ttl_defaults_to_a_minute_and_zero_turns_it_off() {
+        assert_eq!(
+            load(&base()).expect("valid").reference_cache_ttl,
+            Duration::from_secs(60)
+        );
+        let mut env = base();
+        env.insert("APP_REFERENCE_CACHE_TTL_SECS", "0");
+        assert_eq!(
+            load(&env).expect("valid").reference_cache_ttl,
+            Duration::ZERO
+        );
+        env.insert("APP_REFERENCE_CACHE_TTL_SECS", "-1");
+        assert_eq!(
+            variables(load(&env).expect_err("negative")),
+            vec!["APP_REFERENCE_CACHE_TTL_SECS"]
+        );
     }
 
     #[test]

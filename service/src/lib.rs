@@ -4,8 +4,10 @@
 //! Data flows one way: `api` (HTTP operations) → domain rules → `db`
 //! (persistence) and integrations, never back.
 
+pub mod admin;
 pub mod api;
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -27,6 +29,7 @@ pub fn openapi_json(config: Config) -> String {
         config: std::sync::Arc::new(config),
         mailer: email::Mailer::new(),
         stripe: None,
+        reference_cache: cache::ReferenceCache::new(std::time::Duration::ZERO),
     };
     api::service(&state).spec()
 }

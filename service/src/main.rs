@@ -1,10 +1,11 @@
-//! The one binary: `serve` (default), `migrate`, `healthcheck`, `openapi`.
+//! The one binary: `serve` (default), `migrate`, `healthcheck`,
+//! `create-superuser`, `openapi`.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use startupwebapp::{Application, Config, app, db, healthcheck, telemetry};
+use startupwebapp::{Application, Config, admin, app, db, healthcheck, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,15 @@ enum Command {
         #[arg(long)]
         addr: Option<std::net::SocketAddr>,
     },
+    /// Create the superuser, or reset its password, email and rights when it
+    /// exists. The password comes only from APP_SUPERUSER_PASSWORD (a
+    /// task-definition secret), never from an argument.
+    CreateSuperuser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+    },
     /// Print the OpenAPI document generated from the code.
     Openapi,
 }
@@ -65,6 +75,9 @@ fn main() -> ExitCode {
                 dry_run,
             } => migrate(create_database, adopt_django.then_some(dry_run)).await,
             Command::Healthcheck { addr } => health(addr).await,
+            Command::CreateSuperuser { username, email } => {
+                create_superuser(&username, &email).await
+            }
             Command::Openapi => {
                 println!(
                     "{}",
@@ -117,17 +130,8 @@ async fn migrate(create_database: bool, adopt: Option<bool>) -> ExitCode {
         tracing::error!(error = %e, "cannot create the database");
         return ExitCode::FAILURE;
     }
-    let pool = match sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(config.database.connect_options.clone())
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot connect to the database");
-            return ExitCode::FAILURE;
-        }
+    let Some(pool) = one_off_pool(&config).await else {
+        return ExitCode::FAILURE;
     };
     if let Some(dry_run) = adopt {
         return adopt_django(pool, dry_run).await;
@@ -141,6 +145,47 @@ async fn migrate(create_database: bool, adopt: Option<bool>) -> ExitCode {
         }
         Err(e) => {
             tracing::error!(error = %e, "migration failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One connection for a one-off command; logs why when it cannot connect.
+async fn one_off_pool(config: &Config) -> Option<sqlx::PgPool> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(config.database.connect_options.clone())
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "cannot connect to the database"))
+        .ok()
+}
+
+async fn create_superuser(username: &str, email: &str) -> ExitCode {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    telemetry::init(config.log_json);
+    let password = std::env::var(admin::SUPERUSER_PASSWORD_ENV).ok();
+    // Refuse bad input before opening a connection.
+    if let Err(e) = admin::check_superuser_input(username, email, password.as_deref()) {
+        tracing::error!(error = %e, "create-superuser refused");
+        return ExitCode::from(2);
+    }
+    let Some(pool) = one_off_pool(&config).await else {
+        return ExitCode::FAILURE;
+    };
+    let result = admin::create_superuser(&pool, username, email, password.as_deref()).await;
+    pool.close().await;
+    match result {
+        Ok(outcome) => {
+            // The password is never logged; the username and outcome are.
+            tracing::info!(username, ?outcome, "superuser is in place");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "create-superuser failed");
             ExitCode::FAILURE
         }
     }

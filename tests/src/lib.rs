@@ -3,7 +3,9 @@
 //! cut or slow the database connection to simulate outages.
 
 pub mod fake_stripe;
+pub mod pg_cluster;
 pub mod proxy;
+pub mod service_process;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -83,6 +85,14 @@ pub async fn spawn_app_with(config: Config, pool: PgPool) -> TestApp {
     }
 }
 
+/// A loopback port nobody listens on now (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free loopback port")
+        .port()
+}
+
 /// A client that keeps cookies, as the storefront's browser does.
 pub fn browser_client() -> reqwest::Client {
     client_with(Arc::new(Jar::default()))
@@ -107,6 +117,20 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the service")
+    }
+
+    /// A browser on a service running elsewhere (e.g. a child process).
+    pub fn remote(addr: SocketAddr) -> TestApp {
+        let cookies = Arc::new(Jar::default());
+        TestApp {
+            addr,
+            base_url: format!("http://{addr}"),
+            client: client_with(cookies.clone()),
+            cookies,
+            mailer: startupwebapp::email::Mailer::new(),
+            stop: None,
+            task: None,
+        }
     }
 
     /// Another browser (its own cookie jar) on the same running service;

@@ -3,13 +3,13 @@
 //! api-order.md §1, §3, §4.1–4.3).
 
 use poem_openapi::param::Path;
-use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Union};
 
 use super::ApiTags;
 use super::failure::{Failure, RouteErrors, ServerErrors};
 use super::wire::{IndexPage, KeyedMap, ORDER_API_VERSION};
 use crate::app::AppState;
+use crate::cache::{JsonBody, Lookup};
 use crate::db::catalogue::{self as db, ProductUnavailable};
 use crate::error::AppError;
 
@@ -237,7 +237,12 @@ impl CatalogueApi {
     /// failed the whole list with a 500). Also used as the load balancer's
     /// health check, so it reads the catalogue in a single query.
     #[oai(path = "/order/products", method = "get")]
-    async fn products(&self) -> Result<Json<CatalogueProducts>, Failure<ServerErrors>> {
+    async fn products(&self) -> Result<JsonBody<CatalogueProducts>, Failure<ServerErrors>> {
+        let cache = &self.state.reference_cache;
+        let ticket = match cache.products() {
+            Lookup::Hit(body) => return Ok(JsonBody::from_encoded(body)),
+            Lookup::Miss(ticket) => ticket,
+        };
         let products = db::list_products(&self.state.pool).await?;
         let products_data = products
             .into_iter()
@@ -258,10 +263,15 @@ impl CatalogueApi {
                 )
             })
             .collect();
-        Ok(Json(CatalogueProducts {
+        let body = JsonBody::encode(&CatalogueProducts {
             products_data,
             order_api_version: ORDER_API_VERSION.to_owned(),
-        }))
+        })
+        .map_err(encoding_failed)?;
+        if let Some(ticket) = ticket {
+            cache.store_products(ticket, body.bytes());
+        }
+        Ok(body)
     }
 
     /// One product with its images, videos and SKUs (current price and
@@ -276,7 +286,7 @@ impl CatalogueApi {
         &self,
         /// The product identifier, one or more ASCII letters and digits.
         identifier: Path<String>,
-    ) -> Result<Json<CatalogueProductReply>, Failure<RouteErrors>> {
+    ) -> Result<JsonBody<CatalogueProductReply>, Failure<RouteErrors>> {
         let identifier = identifier.0;
         if !is_identifier(&identifier) {
             return Err(AppError::RouteNotFound {
@@ -285,10 +295,15 @@ impl CatalogueApi {
             }
             .into());
         }
+        let cache = &self.state.reference_cache;
+        let ticket = match cache.product_page(&identifier) {
+            Lookup::Hit(body) => return Ok(JsonBody::from_encoded(body)),
+            Lookup::Miss(ticket) => ticket,
+        };
         let reply = match db::product_by_identifier(&self.state.pool, &identifier).await? {
             Ok(product) => CatalogueProductReply::Found(CatalogueProductFound {
                 product: "success".to_owned(),
-                product_identifier: identifier,
+                product_identifier: identifier.clone(),
                 product_data: product.into(),
                 order_api_version: ORDER_API_VERSION.to_owned(),
             }),
@@ -301,11 +316,20 @@ impl CatalogueApi {
                     errors: CatalogueErrorCode {
                         error: "product-identifier-not-found".to_owned(),
                     },
-                    product_identifier: identifier,
+                    product_identifier: identifier.clone(),
                     order_api_version: ORDER_API_VERSION.to_owned(),
                 })
             }
         };
-        Ok(Json(reply))
+        let body = JsonBody::encode(&reply).map_err(encoding_failed)?;
+        // Only pages that exist are kept: unknown identifiers are unbounded.
+        if let (CatalogueProductReply::Found(_), Some(ticket)) = (&reply, ticket) {
+            cache.store_product_page(ticket, &identifier, body.bytes());
+        }
+        Ok(body)
     }
+}
+
+fn encoding_failed(err: serde_json::Error) -> AppError {
+    AppError::Internal(anyhow::Error::new(err).context("encoding a catalogue response"))
 }

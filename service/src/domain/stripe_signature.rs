@@ -52,7 +52,9 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > TOLERANCE_SECS {
+    // abs_diff: `t` is the sender's, and `now - t` overflows for a `t` near
+    // i64::MIN (a panic in debug builds, a wrap past the check in release).
+    if now.abs_diff(timestamp) > TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     for secret in secrets {
@@ -90,7 +92,9 @@ pub fn header(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || s.len() > 128 {
+    // Hex digits only: `from_str_radix` alone would also take a sign
+    // ("+f" for "0f"), a second spelling of the same signature.
+    if !s.len().is_multiple_of(2) || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -153,5 +157,40 @@ mod tests {
                 "{garbage}"
             );
         }
+    }
+
+    /// Found by the `stripe_signature` fuzz target: `+7` was read as the hex
+    /// byte `07`, so a signature with a `0` replaced by `+` still verified.
+    #[test]
+    fn a_signature_is_hex_digits_only() {
+        let hex = encode_hex(&sign("whsec_a", NOW, BODY));
+        let zero = hex.find('0').expect("a 0 in 64 hex digits of this vector");
+        let signed = format!("{}+{}", &hex[..zero], &hex[zero + 1..]);
+        let h = format!("t={NOW},v1={signed}");
+        assert_eq!(
+            verify(Some(&h), BODY, &["whsec_a"], NOW),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(decode_hex("+f"), None);
+        assert_eq!(decode_hex("0F"), Some(vec![0x0f]));
+    }
+
+    /// Found by the `stripe_signature` fuzz target: a timestamp at the far
+    /// end of i64 made `now - t` overflow (a panic in debug builds).
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let h = format!("t={t},v1={}", "00".repeat(32));
+            assert_eq!(
+                verify(Some(&h), BODY, &["whsec_a"], NOW),
+                Err(SignatureError::Stale),
+                "{t}"
+            );
+        }
+        let h = header("whsec_a", NOW, BODY);
+        assert_eq!(
+            verify(Some(&h), BODY, &["whsec_a"], i64::MIN),
+            Err(SignatureError::Stale)
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod cookies;
 pub mod cors;
 pub mod csrf;
 pub mod rate_limit;
+pub mod request_deadline;
 pub mod request_id;
 pub mod security_headers;
 pub mod visitor;

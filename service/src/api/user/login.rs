@@ -14,7 +14,7 @@ use super::{
 use crate::api::ApiTags;
 use crate::api::failure::{Failure, ServerErrors};
 use crate::app::AppState;
-use crate::db::{carts, client_events, users};
+use crate::db::{carts, users};
 use crate::domain::signing::{CookieSigner, random_alphanumeric};
 use crate::error::AppError;
 use crate::http::cookies::{self, Outgoing};
@@ -172,7 +172,10 @@ impl LoginApi {
         outgoing.set(cookies::csrf(&state.config, &secret));
 
         let visitor = visitor::identify(&state.pool, &state.config, jar).await?;
-        let log_client_events = client_events::logging_enabled(&state.pool).await?;
+        let log_client_events = state
+            .reference_cache
+            .load_logging_enabled(&state.pool)
+            .await?;
         let owner = visitor.cart_owner();
         let cart_item_count = match owner {
             Some(owner) => match carts::find(&state.pool, &owner).await? {
