@@ -829,7 +829,8 @@ pub fn run(args: Args) -> Result<()> {
         db.url_for("startupwebapp")
     };
 
-    let binary = build_workspace_bins(true)?;
+    // The image's release build (same flags, so the two share one cache).
+    let (binary, _) = crate::image::build::release_binary()?;
     let env = service_env(util::free_port()?, &database_url);
     migrate(&binary, &env)?;
 

@@ -49,25 +49,19 @@ pub fn service_env(port: u16, database_url: &str) -> Vec<(String, String)> {
 }
 
 pub fn build_service(release: bool) -> Result<std::path::PathBuf> {
-    util::step(&format!(
-        "building the service ({})",
-        if release { "release" } else { "debug" }
-    ));
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(util::workspace_root()).args([
-        "build",
-        "-p",
-        "startupwebapp",
-        "--bin",
-        "startupwebapp",
-    ]);
     if release {
-        cmd.arg("--release");
+        // One release build for dev, bench, db and the image (same flags).
+        return crate::image::build::release_binary().map(|(binary, _)| binary);
     }
-    util::run(&mut cmd)?;
-    Ok(util::target_dir()
-        .join(if release { "release" } else { "debug" })
-        .join("startupwebapp"))
+    util::step("building the service (debug)");
+    // `--bin` keeps the workspace's feature resolution (a `-p` build would
+    // resolve features differently and rebuild shared dependencies).
+    util::run(
+        Command::new(env!("CARGO"))
+            .current_dir(util::workspace_root())
+            .args(["build", "--bin", "startupwebapp"]),
+    )?;
+    Ok(util::target_dir().join("debug").join("startupwebapp"))
 }
 
 pub fn run(args: Args) -> Result<()> {

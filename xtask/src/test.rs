@@ -13,19 +13,26 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cdk, fuzz_api, postgres, util};
+use crate::{cdk, fuzz, fuzz_api, image, postgres, util, workflows};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Skip fmt and clippy.
     #[arg(long)]
     no_lint: bool,
-    /// Skip the infrastructure checks (CDK tests, cdk-nag, cfn-lint).
+    /// Skip the infrastructure checks (CDK tests, cdk-nag, cfn-lint, workflow lint).
     #[arg(long)]
     no_infra: bool,
     /// Skip the schemathesis contract fuzzing of the live service.
     #[arg(long)]
     no_fuzz: bool,
+    /// Skip the short cargo fuzz run of the parsers of untrusted input.
+    #[arg(long)]
+    no_cargo_fuzz: bool,
+    /// Skip the production image steps (release build + OCI assembly, the
+    /// chroot run as uid 65532, the push to a local registry).
+    #[arg(long)]
+    no_image: bool,
     /// Extra arguments for nextest, e.g. a test-name filter.
     #[arg(last = true)]
     nextest_args: Vec<String>,
@@ -117,6 +124,28 @@ pub fn run(args: Args) -> Result<()> {
     }
     drop(database);
 
+    if !args.no_cargo_fuzz {
+        record("parser fuzzing (cargo fuzz, short run)", &mut fuzz::short);
+    }
+
+    if !args.no_image {
+        let mut built = false;
+        record("image: release build + OCI assembly", &mut || {
+            image::build_image(true).map(|_| built = true)
+        });
+        record("image: run from the unpacked root (chroot)", &mut || {
+            image::require_built(built)?;
+            image::check::run(&image::image_dir()).map(|_| ())
+        });
+        record(
+            "image: push to a local registry and pull back by digest",
+            &mut || {
+                image::require_built(built)?;
+                image::push::to_local_registry(&image::image_dir()).map(|_| ())
+            },
+        );
+    }
+
     if !args.no_infra && cdk::present() {
         record(
             "infrastructure: CDK unit tests, snapshots and cdk-nag",
@@ -126,6 +155,9 @@ pub fn run(args: Args) -> Result<()> {
             let out = cdk::synth()?;
             cdk::cfn_lint(&out)
         });
+    }
+    if !args.no_infra {
+        record("workflows: actionlint + zizmor", &mut workflows::run);
     }
 
     eprintln!("\n==> summary");
