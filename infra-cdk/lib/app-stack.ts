@@ -23,6 +23,9 @@ export const HEALTH_CHECK_PATH = '/healthz';
 export const NO_IMAGE = 'none';
 export const WEB_CONTAINER = 'web';
 export const MIGRATION_CONTAINER = 'migration';
+/** Variable (read by `startupwebapp create-superuser`) and secret key of the first admin's password. */
+export const SUPERUSER_PASSWORD_ENV = 'APP_SUPERUSER_PASSWORD';
+export const SUPERUSER_PASSWORD_KEY = 'password';
 
 /**
  * Keys of the tenant's app secret (JSON). Only app_secret_key is generated;
@@ -30,6 +33,11 @@ export const MIGRATION_CONTAINER = 'migration';
  * Stripe off, SMTP without login) until the operator sets them.
  */
 export const APP_SECRET_KEYS = ['app_secret_key', 'stripe_secret_key', 'stripe_webhook_secrets', 'smtp_username', 'smtp_password'] as const;
+
+/** SSM path under which xtask records each deployment of a tenant (no leading slash, as in an ARN). */
+export function deploymentRecordsPath(prefix: string, tenant: string): string {
+  return `${prefix}/${tenant}/deployments`;
+}
 
 export interface AppStackProps extends BaseStackProps {
   readonly tenant: TenantConfig;
@@ -51,6 +59,7 @@ export class AppStack extends BaseStack {
   readonly migrationLogGroup: logs.LogGroup;
   readonly repository: ecr.Repository;
   readonly appSecret: secretsmanager.Secret;
+  readonly superuserSecret: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: AppStackProps) {
     super(scope, id, props);
@@ -111,6 +120,24 @@ export class AppStack extends BaseStack {
     acknowledge(this.appSecret, {
       id: 'SMG4',
       reason: 'Holds third-party credentials (Stripe, SMTP) that are rotated at the provider and written with xtask; the session key is rotated deliberately because rotating it logs every user out.',
+    });
+
+    // The first admin's password: generated, read only by the migration/admin
+    // task (create-superuser), so it never travels through overrides or logs.
+    this.superuserSecret = new secretsmanager.Secret(this, 'SuperuserSecret', {
+      secretName: `${cfg.prefix}/${tenant.name}/superuser`,
+      description: `Password of the first admin user of tenant ${tenant.name} (key: ${SUPERUSER_PASSWORD_KEY}); read by \`xtask admin create-superuser\` only`,
+      generateSecretString: {
+        secretStringTemplate: '{}',
+        generateStringKey: SUPERUSER_PASSWORD_KEY,
+        passwordLength: 40,
+        excludePunctuation: true,
+      },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(this.superuserSecret, {
+      id: 'SMG4',
+      reason: 'Used once, when the first admin user is created; the admin then changes the password in the application, so rotating this copy would change nothing.',
     });
 
     // ---- Logs
@@ -203,7 +230,8 @@ export class AppStack extends BaseStack {
       entryPoint: [SERVICE_BINARY],
       command: ['migrate'],
       environment,
-      secrets,
+      // Only the one-off task gets the superuser password (for create-superuser); the web task never does.
+      secrets: { ...secrets, [SUPERUSER_PASSWORD_ENV]: ecs.Secret.fromSecretsManager(this.superuserSecret, SUPERUSER_PASSWORD_KEY) },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.migrationLogGroup, streamPrefix: MIGRATION_CONTAINER }),
     });
 
@@ -369,15 +397,55 @@ export class AppStack extends BaseStack {
           resources: [this.formatArn({ service: 'ecs', resource: 'task', resourceName: `${cluster.clusterName}/*` })],
         }),
         new iam.PolicyStatement({
-          sid: 'WatchService',
-          actions: ['ecs:DescribeServices'],
+          sid: 'ListClusterTasks',
+          // ListTasks has no resource-level permissions; the condition keeps it to this cluster.
+          actions: ['ecs:ListTasks'],
+          resources: ['*'],
+          conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'RollService',
+          // xtask deploy/rollback point the service at a new task definition revision and watch the rollout.
+          actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
           resources: [this.service.service.serviceArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'RegisterTaskDefinitions',
+          // Neither action supports resource-level permissions. A registered
+          // revision can only run through RunTask/UpdateService above (this
+          // tenant's families and service) and PassRole below (this tenant's roles).
+          actions: ['ecs:RegisterTaskDefinition', 'ecs:DescribeTaskDefinition'],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'TagRegisteredTaskDefinitions',
+          // A revision registered with the stack's tags also needs TagResource on it.
+          actions: ['ecs:TagResource'],
+          resources: [serviceTask.family, migrationTask.family].map((family) =>
+            this.formatArn({ service: 'ecs', resource: 'task-definition', resourceName: `${family}:*` }),
+          ),
+          conditions: { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } },
         }),
         new iam.PolicyStatement({
           sid: 'PassTaskRoles',
           actions: ['iam:PassRole'],
-          resources: [migrationTask.taskRole.roleArn, migrationTask.executionRole!.roleArn],
+          resources: [serviceTask.taskRole.roleArn, serviceTask.executionRole!.roleArn, migrationTask.taskRole.roleArn, migrationTask.executionRole!.roleArn],
           conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadTargetHealth',
+          // elasticloadbalancing:Describe* actions have no resource-level permissions.
+          actions: ['elasticloadbalancing:DescribeTargetHealth'],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'DeploymentRecords',
+          // xtask keeps one SSM parameter per deployment (what ran, which image), the history `deployments`/`rollback` read.
+          actions: ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:GetParametersByPath'],
+          resources: [
+            this.formatArn({ service: 'ssm', resource: 'parameter', resourceName: deploymentRecordsPath(cfg.prefix, tenant.name) }),
+            this.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${deploymentRecordsPath(cfg.prefix, tenant.name)}/*` }),
+          ],
         }),
         new iam.PolicyStatement({
           sid: 'ReadTaskLogs',
@@ -395,6 +463,18 @@ export class AppStack extends BaseStack {
       {
         id: `IAM5[Resource::${this.nagArn('ecs', `task/${this.nagRef(cluster)}/*`)}]`,
         reason: 'Task ids are only known at run time; the wildcard is limited to tasks of this tenant\'s cluster.',
+      },
+      {
+        id: `IAM5[Resource::${this.nagArn('ecs', `task-definition/${serviceTask.family}:*`)}]`,
+        reason: 'Tagging only, and only while registering a revision of this tenant\'s web task family (ecs:CreateAction condition).',
+      },
+      {
+        id: 'IAM5[Resource::*]',
+        reason: 'ecs:RegisterTaskDefinition, ecs:DescribeTaskDefinition, ecs:ListTasks (limited to this cluster by condition) and elasticloadbalancing:DescribeTargetHealth have no resource-level permissions; what a registered revision can run is limited by the tenant-scoped RunTask, UpdateService and PassRole statements.',
+      },
+      {
+        id: `IAM5[Resource::${this.nagArn('ssm', `parameter/${deploymentRecordsPath(cfg.prefix, tenant.name)}/*`)}]`,
+        reason: 'One parameter per deployment record, named at deploy time; only under this tenant\'s deployments path.',
       },
     );
 
@@ -416,6 +496,8 @@ export class AppStack extends BaseStack {
     this.output(t, 'MigrationLogGroupName', this.migrationLogGroup.logGroupName, 'Migration/admin logs; stream migration/migration/<task id>');
     this.output(t, 'ExecLogGroupName', execLogGroup.logGroupName, 'ECS Exec session logs');
     this.output(t, 'AppSecretArn', this.appSecret.secretArn, 'App secret (app_secret_key, stripe_*, smtp_*)');
+    this.output(t, 'SuperuserSecretArn', this.superuserSecret.secretArn, 'Password of the first admin user (key password), injected only into the migration/admin task');
+    this.output(t, 'TargetGroupArn', this.service.targetGroup.targetGroupArn, 'Target group of the web service (target health for xtask status)');
     // Subnets and security group for RunTask come from the network stack outputs
     // (re-exporting imported values here would only add a second name for them).
   }

@@ -2,8 +2,20 @@ import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { acknowledge, BaseStack, BaseStackProps } from './base-stack';
+import { EnvironmentConfig } from './config';
 
 const GITHUB_ISSUER = 'token.actions.githubusercontent.com';
+
+/**
+ * The `sub` claim the deploy role trusts. A job that names a GitHub
+ * environment gets `repo:o/r:environment:<name>` (whatever its branch), so
+ * with an environment the environment itself (reviewers, branch rule) is the
+ * gate; without one, the branch is.
+ */
+export function ciTokenSubject(ci: EnvironmentConfig['ci']): string {
+  const repo = `repo:${ci.githubOwner}/${ci.githubRepo}`;
+  return ci.githubEnvironment ? `${repo}:environment:${ci.githubEnvironment}` : `${repo}:ref:refs/heads/${ci.githubBranch}`;
+}
 
 /**
  * Credentials for GitHub Actions without long-lived keys: the account's OIDC
@@ -11,7 +23,7 @@ const GITHUB_ISSUER = 'token.actions.githubusercontent.com';
  * workflow of the configured repository *and branch* can assume (the token's
  * `sub` claim), for at most one hour.
  *
- * This stack only grants what is not tied to one tenant: reading stack
+ * This stack only grants what is not tied to one tenant: listing and reading stack
  * outputs, logging in to ECR, and (for `cdk deploy`) assuming the CDK
  * bootstrap roles. Each tenant's stacks attach their own narrowly scoped
  * policy to the role (ECR push to its repository, RunTask of its migration
@@ -36,14 +48,14 @@ export class CiStack extends BaseStack {
         );
 
     this.deployRole = new iam.Role(this, 'DeployRole', {
-      description: `GitHub Actions deploy role for ${ci.githubOwner}/${ci.githubRepo} on ${ci.githubBranch} (${props.config.name})`,
+      description: `GitHub Actions deploy role for ${ci.githubOwner}/${ci.githubRepo} on ${ci.githubEnvironment ? `environment ${ci.githubEnvironment}` : ci.githubBranch} (${props.config.name})`,
       maxSessionDuration: Duration.hours(1),
       assumedBy: new iam.WebIdentityPrincipal(provider.oidcProviderArn, {
         StringEquals: {
           [`${GITHUB_ISSUER}:aud`]: 'sts.amazonaws.com',
           // Exact match: no other repository, branch, tag, pull request or
           // environment can get these credentials.
-          [`${GITHUB_ISSUER}:sub`]: `repo:${ci.githubOwner}/${ci.githubRepo}:ref:refs/heads/${ci.githubBranch}`,
+          [`${GITHUB_ISSUER}:sub`]: ciTokenSubject(ci),
         },
       }),
     });
@@ -53,6 +65,15 @@ export class CiStack extends BaseStack {
         sid: 'ReadStackOutputs',
         actions: ['cloudformation:DescribeStacks', 'cloudformation:DescribeStackEvents'],
         resources: [this.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${props.config.prefix}-*` })],
+      }),
+    );
+    this.deployRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'FindStacks',
+        // `xtask ... --all` lists the environment's stacks to find its tenants;
+        // ListStacks has no resource-level permissions (names and states only).
+        actions: ['cloudformation:ListStacks'],
+        resources: ['*'],
       }),
     );
     this.deployRole.addToPolicy(
@@ -88,7 +109,7 @@ export class CiStack extends BaseStack {
       },
       {
         id: 'IAM5[Resource::*]',
-        reason: 'ecr:GetAuthorizationToken does not support resource-level permissions; pushing is still limited per repository.',
+        reason: 'ecr:GetAuthorizationToken and cloudformation:ListStacks (finding the tenant stacks for --all) do not support resource-level permissions; pushing is still limited per repository, and stack details to this environment\'s stacks.',
       },
       {
         id: `IAM5[Resource::${this.nagArn('iam', `role/cdk-${ci.cdkBootstrapQualifier}-*-<AWS::AccountId>-${this.region}`, false)}]`,

@@ -123,6 +123,13 @@ export interface EnvironmentConfig {
     /** Only workflows running on this branch get credentials (token `sub` claim). */
     readonly githubBranch: string;
     /**
+     * When set, only jobs that run in this GitHub environment get credentials:
+     * a job with `environment:` receives the token subject
+     * `repo:<owner>/<repo>:environment:<name>` instead of the branch subject.
+     * The environment's deployment-branch rule must then allow `githubBranch` only.
+     */
+    readonly githubEnvironment?: string;
+    /**
      * An account has at most one provider for token.actions.githubusercontent.com.
      * Set false when another stack or a person already created it; it is then imported.
      */
@@ -166,6 +173,7 @@ const PRODUCTION: EnvironmentConfig = {
     githubOwner: 'example-org',
     githubRepo: 'startupwebapp-rs',
     githubBranch: 'main',
+    githubEnvironment: 'production',
     createOidcProvider: true,
     cdkBootstrapQualifier: 'hnb659fds',
   },

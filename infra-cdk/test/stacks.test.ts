@@ -1,5 +1,16 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import { APP_SECRET_KEYS, HEALTH_CHECK_PATH, MIGRATION_CONTAINER, NO_IMAGE, SERVICE_BINARY, WEB_CONTAINER } from '../lib/app-stack';
+import {
+  APP_SECRET_KEYS,
+  deploymentRecordsPath,
+  HEALTH_CHECK_PATH,
+  MIGRATION_CONTAINER,
+  NO_IMAGE,
+  SERVICE_BINARY,
+  SUPERUSER_PASSWORD_ENV,
+  SUPERUSER_PASSWORD_KEY,
+  WEB_CONTAINER,
+} from '../lib/app-stack';
+import { ciTokenSubject } from '../lib/ci-stack';
 import { ENVIRONMENTS, EnvironmentConfig } from '../lib/config';
 import { buildApp, resourcesOf, template } from './helpers';
 
@@ -278,7 +289,8 @@ describe('app stack', () => {
           }
           for (const e of c.Environment ?? []) expect(String(e.Value)).not.toMatch(/sk_live|sk_test|whsec_|postgres:\/\//);
           const secrets = Object.fromEntries((c.Secrets ?? []).map((s: any) => [s.Name, JSON.stringify(s.ValueFrom)]));
-          expect(Object.keys(secrets).sort()).toEqual([...SECRET_ENV].sort());
+          const expected = c.Name === MIGRATION_CONTAINER ? [...SECRET_ENV, SUPERUSER_PASSWORD_ENV] : SECRET_ENV;
+          expect(Object.keys(secrets).sort()).toEqual([...expected].sort());
           // valueFrom is "<secret arn>:<json key>::" (one key per variable).
           expect(secrets.DATABASE_URL).toMatch(/:url::/);
           expect(secrets.STRIPE_WEBHOOK_SECRETS).toMatch(/:stripe_webhook_secrets::/);
@@ -300,12 +312,36 @@ describe('app stack', () => {
     });
   });
 
+  test('superuser password: a generated secret injected only into the migration/admin container', () => {
+    for (const app of allApps) {
+      const tpl = template(app);
+      const [[secretId, secret]] = resourcesOf(tpl, 'AWS::SecretsManager::Secret').filter(([, s]) => s.Properties.Name === `${app.config.prefix}/${app.tenant.name}/superuser`);
+      expect(secret.Properties.GenerateSecretString).toMatchObject({ GenerateStringKey: SUPERUSER_PASSWORD_KEY, ExcludePunctuation: true });
+      expect(secret.Properties.GenerateSecretString.PasswordLength).toBeGreaterThanOrEqual(32);
+      const containers = resourcesOf(tpl, 'AWS::ECS::TaskDefinition').flatMap(([, td]) => td.Properties.ContainerDefinitions);
+      const injected = (name: string) =>
+        containers.find((c: any) => c.Name === name).Secrets.filter((s: any) => JSON.stringify(s.ValueFrom).includes(secretId));
+      const migration = injected(MIGRATION_CONTAINER);
+      expect(migration.map((s: any) => s.Name)).toEqual([SUPERUSER_PASSWORD_ENV]);
+      expect(JSON.stringify(migration[0].ValueFrom)).toContain(`:${SUPERUSER_PASSWORD_KEY}::`);
+      expect(injected(WEB_CONTAINER)).toEqual([]);
+      // Nowhere as a plain value either.
+      expect(JSON.stringify(containers.flatMap((c: any) => c.Environment ?? []))).not.toContain(SUPERUSER_PASSWORD_ENV);
+      // Only the migration task's execution role may read it.
+      const readers = resourcesOf(tpl, 'AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(`"Ref":"${secretId}"`));
+      expect(readers.map(([id]) => id)).toEqual([expect.stringMatching(/^MigrationTaskExecutionRoleDefaultPolicy/)]);
+      tpl.hasOutput(`${app.tenant.name.charAt(0).toUpperCase()}${app.tenant.name.slice(1)}SuperuserSecretArn`, {
+        Export: { Name: `${app.config.prefix}-${app.tenant.name}-SuperuserSecretArn` },
+      });
+    }
+  });
+
   test('app secret holds the generated session key and empty slots, never real values', () => {
     template(prod.apps[0]).hasResourceProperties('AWS::SecretsManager::Secret', {
       Name: 'swa-prod/swa/app',
       GenerateSecretString: Match.objectLike({ GenerateStringKey: 'app_secret_key', PasswordLength: 64 }),
     });
-    const [[, secret]] = resourcesOf(template(prod.apps[0]), 'AWS::SecretsManager::Secret');
+    const [[, secret]] = resourcesOf(template(prod.apps[0]), 'AWS::SecretsManager::Secret').filter(([, s]) => s.Properties.Name === 'swa-prod/swa/app');
     const slots = JSON.parse(secret.Properties.GenerateSecretString.SecretStringTemplate);
     expect(Object.keys(slots).sort()).toEqual(APP_SECRET_KEYS.filter((k) => k !== 'app_secret_key').sort());
     expect(Object.values(slots).every((v) => v === '')).toBe(true);
@@ -341,6 +377,8 @@ describe('app stack', () => {
       'ServiceLogGroupName',
       'MigrationLogGroupName',
       'AppSecretArn',
+      'SuperuserSecretArn',
+      'TargetGroupArn',
     ]) {
       tpl.hasOutput(`Swa${name}`, { Export: { Name: `swa-prod-swa-${name}` } });
     }
@@ -472,7 +510,7 @@ describe('email and CI access', () => {
               Condition: {
                 StringEquals: {
                   'token.actions.githubusercontent.com:aud': 'sts.amazonaws.com',
-                  'token.actions.githubusercontent.com:sub': `repo:${ci.githubOwner}/${ci.githubRepo}:ref:refs/heads/${ci.githubBranch}`,
+                  'token.actions.githubusercontent.com:sub': ciTokenSubject(ci),
                 },
               },
             },
@@ -487,11 +525,57 @@ describe('email and CI access', () => {
     }
   });
 
+  test('the production role trusts only jobs of the production GitHub environment; staging trusts its branch', () => {
+    expect(ciTokenSubject(prod.config.ci)).toBe(`repo:${prod.config.ci.githubOwner}/${prod.config.ci.githubRepo}:environment:production`);
+    expect(ciTokenSubject(staging.config.ci)).toBe(`repo:${staging.config.ci.githubOwner}/${staging.config.ci.githubRepo}:ref:refs/heads/staging`);
+    const trust = JSON.stringify(resourcesOf(template(prod.ci), 'AWS::IAM::Role')[0][1].Properties.AssumeRolePolicyDocument);
+    expect(trust).toContain(':environment:production"');
+    expect(trust).not.toContain('refs/heads');
+    // The only unscoped grants: ECR login and listing stacks (xtask --all).
+    const [[, policy]] = resourcesOf(template(prod.ci), 'AWS::IAM::Policy');
+    const unscoped = policy.Properties.PolicyDocument.Statement.filter((s: any) => s.Resource === '*').flatMap((s: any) => [s.Action].flat());
+    expect(unscoped.sort()).toEqual(['cloudformation:ListStacks', 'ecr:GetAuthorizationToken']);
+  });
+
+  test('deploy role: deployment records only under the tenant path in SSM', () => {
+    for (const app of allApps) {
+      const [[, policy]] = resourcesOf(template(app), 'AWS::IAM::Policy').filter(([id]) => id.startsWith('CiDeployPolicy'));
+      const records = policy.Properties.PolicyDocument.Statement.find((s: any) => s.Sid === 'DeploymentRecords');
+      expect(records.Action.sort()).toEqual(['ssm:GetParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter']);
+      const path = deploymentRecordsPath(app.config.prefix, app.tenant.name);
+      const resources = JSON.stringify(records.Resource);
+      expect(resources).toContain(`:parameter/${path}"`);
+      expect(resources).toContain(`:parameter/${path}/*"`);
+      expect(records.Resource).toHaveLength(2);
+      // No other statement touches SSM.
+      const others = policy.Properties.PolicyDocument.Statement.filter((s: any) => s.Sid !== 'DeploymentRecords');
+      expect(JSON.stringify(others)).not.toContain('ssm:');
+    }
+  });
+
+  test('deploy role: rolls only its own service and passes only its own task roles', () => {
+    const tpl = template(prod.apps[0]);
+    const [[, policy]] = resourcesOf(tpl, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('CiDeployPolicy'));
+    const bySid = Object.fromEntries(policy.Properties.PolicyDocument.Statement.map((s: any) => [s.Sid, s]));
+    expect(bySid.RollService.Action.sort()).toEqual(['ecs:DescribeServices', 'ecs:UpdateService']);
+    const [[serviceId]] = resourcesOf(tpl, 'AWS::ECS::Service');
+    expect(bySid.RollService.Resource).toEqual({ Ref: serviceId });
+    // The four roles of the web and migration tasks, nothing else.
+    expect(bySid.PassTaskRoles.Resource).toHaveLength(4);
+    for (const r of bySid.PassTaskRoles.Resource) expect(r['Fn::GetAtt'][0]).toMatch(/^(ServiceTask|MigrationTask)(TaskRole|ExecutionRole)/);
+    // Wildcard resources only for actions AWS offers no resource-level permissions for.
+    const starActions = policy.Properties.PolicyDocument.Statement.filter((s: any) => s.Resource === '*').flatMap((s: any) => [s.Action].flat());
+    expect(starActions.sort()).toEqual(['ecs:DescribeTaskDefinition', 'ecs:ListTasks', 'ecs:RegisterTaskDefinition', 'elasticloadbalancing:DescribeTargetHealth']);
+    expect(bySid.ListClusterTasks.Condition.ArnEquals['ecs:cluster']).toBeDefined();
+    expect(bySid.TagRegisteredTaskDefinitions.Condition).toEqual({ StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } });
+  });
+
   test('tenant deploy permissions are scoped to the tenant resources', () => {
     const tpl = template(prod.apps[0]);
     const [[, policy]] = resourcesOf(tpl, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('CiDeployPolicy'));
     const statements = policy.Properties.PolicyDocument.Statement;
-    for (const s of statements) expect(s.Resource).not.toBe('*');
+    const unscoped = new Set(['RegisterTaskDefinitions', 'ListClusterTasks', 'ReadTargetHealth']);
+    for (const s of statements) if (!unscoped.has(s.Sid)) expect(s.Resource).not.toBe('*');
     expect(statements.find((s: any) => s.Sid === 'RunMigrationTask').Condition.ArnEquals['ecs:cluster']).toBeDefined();
     expect(statements.find((s: any) => s.Sid === 'PassTaskRoles').Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
   });
