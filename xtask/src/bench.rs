@@ -81,9 +81,8 @@ pub fn build_workspace_bins(release: bool) -> Result<PathBuf> {
         "building the workspace binaries ({})",
         if release { "release" } else { "debug" }
     ));
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(util::workspace_root())
-        .args(["build", "--workspace", "--bins"]);
+    let mut cmd = util::cargo_command();
+    cmd.args(["build", "--workspace", "--bins"]);
     if release {
         cmd.arg("--release");
     }

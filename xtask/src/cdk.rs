@@ -68,6 +68,11 @@ pub fn python_tool(tool: &str) -> Result<PathBuf> {
     let stamp = venv.join(".installed-requirements");
     let wanted = std::fs::read_to_string(&requirements)
         .with_context(|| format!("cannot read {}", requirements.display()))?;
+    // Tests run as parallel processes (nextest) and may all ask at once: one
+    // installs, the others wait on the lock and then find the stamp.
+    std::fs::create_dir_all(util::target_dir())?;
+    let lock = std::fs::File::create(util::target_dir().join("tools-venv.lock"))?;
+    lock.lock().context("cannot lock target/tools-venv.lock")?;
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
         util::note(&format!(
             "installing Python tools into {} ({})",

@@ -56,11 +56,7 @@ pub fn build_service(release: bool) -> Result<std::path::PathBuf> {
     util::step("building the service (debug)");
     // `--bin` keeps the workspace's feature resolution (a `-p` build would
     // resolve features differently and rebuild shared dependencies).
-    util::run(
-        Command::new(env!("CARGO"))
-            .current_dir(util::workspace_root())
-            .args(["build", "--bin", "startupwebapp"]),
-    )?;
+    util::run(util::cargo_command().args(["build", "--bin", "startupwebapp"]))?;
     Ok(util::target_dir().join("debug").join("startupwebapp"))
 }
 

@@ -304,7 +304,7 @@ fn ensure_cargo_fuzz() -> Result<()> {
         .unwrap_or(false);
     if !present {
         util::note("installing cargo-fuzz from crates.io (about 2 minutes)");
-        util::run(Command::new(env!("CARGO")).args(["install", "cargo-fuzz", "--locked"]))
+        util::run(util::cargo_command().args(["install", "cargo-fuzz", "--locked"]))
             .context("cannot install cargo-fuzz: run `cargo install cargo-fuzz --locked`")?;
     }
     Ok(())

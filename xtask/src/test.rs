@@ -45,9 +45,7 @@ struct Outcome {
 }
 
 fn cargo() -> Command {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(util::workspace_root());
-    cmd
+    util::cargo_command()
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -103,6 +101,9 @@ pub fn run(args: Args) -> Result<()> {
     // Kept for the fuzz step, which needs the same kind of server.
     let mut database = None;
     record("workspace tests against PostgreSQL (nextest)", &mut || {
+        // The AWS tests start moto from the tools venv; install it first so a
+        // fresh clone does not depend on another step having run before.
+        cdk::python_tool("moto_server")?;
         let db = postgres::provision("test")?;
         util::note(&format!("PostgreSQL: {}", db.origin));
         let result = run_nextest(&db.url, &args.nextest_args);
@@ -193,7 +194,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn run_nextest(database_url: &str, extra: &[String]) -> Result<()> {
-    if Command::new(env!("CARGO"))
+    if util::cargo_command()
         .args(["nextest", "--version"])
         .output()
         .map(|o| !o.status.success())

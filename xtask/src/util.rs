@@ -23,6 +23,31 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
+/// The cargo that runs xtask, for a nested build in the workspace.
+///
+/// `cargo run` (the `cargo xtask` alias) hands xtask the package variables of
+/// xtask itself (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …). Some build scripts
+/// (ring, aws-lc-sys) rerun when those change, so a nested cargo that kept
+/// them would rebuild them, and everything above them, on every alternation
+/// with the outer build: minutes of rebuilding per `cargo xtask` run.
+pub fn cargo_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
 pub fn step(message: &str) {
     eprintln!("\n==> {message}");
 }

@@ -40,13 +40,7 @@ struct Moto {
 
 impl Moto {
     fn start() -> Result<Self> {
-        let binary = crate::util::target_dir().join("tools-venv/bin/moto_server");
-        if !binary.is_file() {
-            bail!(
-                "{} is missing: run `cargo xtask test` once to install the Python tools",
-                binary.display()
-            );
-        }
+        let binary = crate::cdk::python_tool("moto_server")?;
         let port = crate::util::free_port()?;
         let child = Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

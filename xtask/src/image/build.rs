@@ -7,7 +7,6 @@
 //! dependencies.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -34,8 +33,7 @@ pub fn release_binary() -> Result<(PathBuf, Duration)> {
     util::step("building the release binary (cargo build --release --bin startupwebapp)");
     let started = Instant::now();
     util::run(
-        Command::new(env!("CARGO"))
-            .current_dir(&root)
+        util::cargo_command()
             .args(["build", "--release", "--bin", "startupwebapp"])
             // Overrides RUSTFLAGS and build.rustflags on purpose: one set of
             // flags for every release build.

@@ -407,12 +407,7 @@ mod tests {
 
     #[test]
     fn ecr_token_from_the_sdk_becomes_basic_auth() {
-        let binary = util::target_dir().join("tools-venv/bin/moto_server");
-        assert!(
-            binary.is_file(),
-            "{} is missing: run `cargo xtask test` once to install the Python tools",
-            binary.display()
-        );
+        let binary = crate::cdk::python_tool("moto_server").expect("moto_server installs");
         let port = util::free_port().expect("port");
         let mut moto = std::process::Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
