@@ -14,12 +14,10 @@ use crate::config::Config;
 use crate::error::render_error;
 use crate::http::{
     body_limit::BodyLimit, cookies::OutgoingCookies, cors::Cors, csrf::Csrf,
-    request_deadline::DeadlineAcceptor, request_id::RequestId, security_headers::SecurityHeaders,
+    header_limit::HeaderLimit, request_deadline::DeadlineAcceptor, request_id::RequestId,
+    security_headers::SecurityHeaders,
 };
 use crate::{api, db};
-
-/// Request bodies above this are refused with 413 before a handler reads them.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// What every handler may use. Cheap to clone.
 #[derive(Clone)]
@@ -58,10 +56,14 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         )
         .nest("/docs", docs)
         .with(Csrf::new(state.config.storefront_origins.clone()))
-        .with(BodyLimit::new(MAX_BODY_BYTES))
+        .with(BodyLimit::new(state.config.request_limits.max_body_bytes))
         .with(OutgoingCookies)
         // Outside CSRF: the check reads the request's cookie jar.
         .with(CookieJarManager::new())
+        // Before any header is parsed (cookies above).
+        .with(HeaderLimit::new(
+            state.config.request_limits.max_header_bytes,
+        ))
         .catch_all_error(render_error)
         .with(SecurityHeaders)
         .with(Cors::new(state.config.storefront_origins.clone()))

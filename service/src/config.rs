@@ -223,6 +223,16 @@ pub struct Config {
     /// from memory; zero turns the cache off. Changes normally reach every
     /// instance at once through LISTEN/NOTIFY; this bounds what could not.
     pub reference_cache_ttl: Duration,
+    pub request_limits: RequestLimits,
+}
+
+/// Size caps on what a client may send; above them the request is refused
+/// (413 or 431) before a handler sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub max_body_bytes: usize,
+    /// Names plus values of all request headers together.
+    pub max_header_bytes: usize,
 }
 
 /// One variable that is missing or malformed.
@@ -396,6 +406,7 @@ impl Config {
             parse_networks,
         );
         let rate_limits = read_rate_limits(&mut r);
+        let request_limits = read_request_limits(&mut r);
         let reference_cache_ttl = r.parsed(
             "APP_REFERENCE_CACHE_TTL_SECS",
             Some("60"),
@@ -432,6 +443,7 @@ impl Config {
             trusted_proxies,
             rate_limits,
             reference_cache_ttl,
+            request_limits,
         ) {
             (
                 Some(environment),
@@ -450,6 +462,7 @@ impl Config {
                 Some(trusted_proxies),
                 Some(rate_limits),
                 Some(reference_cache_ttl),
+                Some(request_limits),
             ) if r.problems.is_empty() => Ok(Config {
                 environment,
                 bind_address,
@@ -476,6 +489,7 @@ impl Config {
                 trusted_proxies,
                 rate_limits,
                 reference_cache_ttl,
+                request_limits,
             }),
             _ => Err(ConfigError {
                 problems: r.problems,
@@ -561,6 +575,32 @@ fn read_rate_limits(r: &mut Reader<'_>) -> Option<RateLimits> {
         forgot_username: forgot_username?,
         put_chat_message: put_chat_message?,
         pythonabot_notify_me: pythonabot_notify_me?,
+    })
+}
+
+fn read_request_limits(r: &mut Reader<'_>) -> Option<RequestLimits> {
+    // The storefront's largest body is a checkout form of a few KiB and its
+    // headers a few cookies; the defaults leave room without letting one
+    // client make the service buffer megabytes.
+    let bytes = |v: &str, min: usize, max: usize| match v.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(()),
+    };
+    let max_body_bytes = r.parsed(
+        "APP_MAX_BODY_BYTES",
+        Some("262144"),
+        "bytes, a whole number from 1024 to 104857600",
+        |v| bytes(v, 1024, 100 * 1024 * 1024),
+    );
+    let max_header_bytes = r.parsed(
+        "APP_MAX_HEADER_BYTES",
+        Some("32768"),
+        "bytes, a whole number from 4096 to 1048576",
+        |v| bytes(v, 4096, 1024 * 1024),
+    );
+    Some(RequestLimits {
+        max_body_bytes: max_body_bytes?,
+        max_header_bytes: max_header_bytes?,
     })
 }
 
@@ -785,6 +825,39 @@ mod tests {
         assert!(config.stripe.is_none());
         assert!(config.smtp.is_none());
         assert!(!config.log_json, "development logs are human-readable");
+    }
+
+    #[test]
+    fn request_limits_have_defaults_and_refuse_nonsense() {
+        assert_eq!(
+            load(&base()).expect("valid").request_limits,
+            RequestLimits {
+                max_body_bytes: 262_144,
+                max_header_bytes: 32_768
+            }
+        );
+        let mut env = base();
+        env.insert("APP_MAX_BODY_BYTES", "1048576");
+        env.insert("APP_MAX_HEADER_BYTES", "8192");
+        let limits = load(&env).expect("valid").request_limits;
+        assert_eq!(
+            (limits.max_body_bytes, limits.max_header_bytes),
+            (1_048_576, 8192)
+        );
+        for (var, bad) in [
+            ("APP_MAX_BODY_BYTES", "12"),
+            ("APP_MAX_BODY_BYTES", "1MB"),
+            ("APP_MAX_HEADER_BYTES", "0"),
+            ("APP_MAX_HEADER_BYTES", "99999999"),
+        ] {
+            let mut env = base();
+            env.insert(var, bad);
+            let err = load(&env).expect_err(bad);
+            assert!(
+                err.problems.iter().any(|p| p.variable == var),
+                "{var}={bad}"
+            );
+        }
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum AppError {
         unit = if *.retry_after_secs == 1 { "second" } else { "seconds" }
     )]
     RateLimited { retry_after_secs: u64 },
+    #[error("the request headers exceed {max_bytes} bytes")]
+    HeadersTooLarge { max_bytes: usize },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -91,6 +93,10 @@ impl AppError {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
             AppError::CsrfFailed => (StatusCode::FORBIDDEN, "csrf-failed"),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            AppError::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers-too-large",
+            ),
         }
     }
 }

@@ -635,7 +635,7 @@ async fn a_django_pbkdf2_password_logs_in_and_is_rehashed_to_argon2id(pool: PgPo
         .await
         .expect("hash");
     assert!(
-        stored.starts_with("argon2$argon2id$v=19$m=19456,t=2,p=1$"),
+        stored.starts_with("argon2$argon2id$v=19$m=12288,t=3,p=1$"),
         "{stored}"
     );
     let again = app.second_browser();

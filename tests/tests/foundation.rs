@@ -318,11 +318,12 @@ async fn a_wrong_method_gets_a_json_405() {
 #[tokio::test]
 async fn an_oversized_body_is_refused_with_a_json_413() {
     let app = spawn_app(unreachable_pool()).await;
+    let max = test_config().request_limits.max_body_bytes;
     let response = app
         .client
         .post(app.url("/healthz"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(vec![b'a'; startupwebapp::app::MAX_BODY_BYTES + 1])
+        .body(vec![b'a'; max + 1])
         .send()
         .await
         .expect("post");

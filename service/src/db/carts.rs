@@ -64,6 +64,14 @@ pub async fn find(pool: &PgPool, owner: &CartOwner<'_>) -> Result<Option<i32>, s
     find_in(&mut conn, owner, false).await
 }
 
+/// [`find`] on a connection the caller holds.
+pub async fn find_on(
+    conn: &mut PgConnection,
+    owner: &CartOwner<'_>,
+) -> Result<Option<i32>, sqlx::Error> {
+    find_in(conn, owner, false).await
+}
+
 /// The owner's cart; with `lock`, the row is locked until the transaction ends.
 async fn find_in(
     conn: &mut PgConnection,

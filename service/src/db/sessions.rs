@@ -58,8 +58,8 @@ pub async fn delete_all_for_user(conn: &mut PgConnection, user_id: i32) -> Resul
 }
 
 /// The user of a live session, in one query.
-pub async fn find_user(
-    pool: &PgPool,
+pub async fn find_user<'e>(
+    db: impl sqlx::PgExecutor<'e>,
     session_key: &str,
 ) -> Result<Option<SessionUser>, sqlx::Error> {
     // Keys we issue are 32 chars of [a-z0-9]; anything else cannot match.
@@ -78,7 +78,7 @@ pub async fn find_user(
          WHERE s.session_key = $1 AND s.expire_date > now() AND u.is_active",
     )
     .bind(session_key)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     Ok(
         row.map(|(persistent, user_id, username, member_id)| SessionUser {

@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod cookies;
 pub mod cors;
 pub mod csrf;
+pub mod header_limit;
 pub mod rate_limit;
 pub mod request_deadline;
 pub mod request_id;

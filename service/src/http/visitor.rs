@@ -47,8 +47,23 @@ pub async fn identify(
     config: &Config,
     jar: &CookieJar,
 ) -> Result<Visitor, sqlx::Error> {
+    identify_with(pool, config, jar).await
+}
+
+/// Whether the request carries a cookie that could name a member or a cart;
+/// without one the visitor is a new anonymous one and no query is needed.
+pub fn has_identity_cookie(jar: &CookieJar) -> bool {
+    jar.get(cookies::SESSION).is_some() || jar.get(cookies::ANONYMOUS_CART).is_some()
+}
+
+/// [`identify`] on a connection the handler already holds.
+pub async fn identify_with<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    config: &Config,
+    jar: &CookieJar,
+) -> Result<Visitor, sqlx::Error> {
     if let Some(cookie) = jar.get(cookies::SESSION)
-        && let Some(user) = sessions::find_user(pool, cookie.value_str()).await?
+        && let Some(user) = sessions::find_user(db, cookie.value_str()).await?
     {
         return Ok(Visitor::Member(user));
     }

@@ -127,7 +127,7 @@ pub(crate) async fn limit(
     rate_limit::enforce(state, ip, bucket, key, limit).await
 }
 
-/// At most one password hash per core at a time: Argon2id takes 19 MiB and
+/// At most one password hash per core at a time: Argon2id takes 12 MiB and
 /// tens of milliseconds each, so a burst of logins must queue here rather
 /// than fan out over the blocking pool (hundreds of threads, gigabytes).
 static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
