@@ -6,7 +6,6 @@
 //! infrastructure checks. Every step runs even after a failure, so one run shows everything;
 //! the database is torn down on any exit; the last line sums up the tests.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -44,10 +43,6 @@ struct Outcome {
     error: Option<String>,
 }
 
-fn cargo() -> Command {
-    util::cargo_command()
-}
-
 pub fn run(args: Args) -> Result<()> {
     // Ctrl-C reaches cargo/nextest (same process group) and ends the running
     // step; xtask itself stays alive so the database is still torn down.
@@ -78,13 +73,13 @@ pub fn run(args: Args) -> Result<()> {
 
     if !args.no_lint {
         record("cargo fmt --check", &mut || {
-            util::run(cargo().args(["fmt", "--all", "--", "--check"]))
+            util::run(util::cargo_command().args(["fmt", "--all", "--", "--check"]))
                 .context("formatting differs: run `cargo fmt --all`")
         });
         record(
             "cargo clippy (all targets, warnings are errors)",
             &mut || {
-                util::run(cargo().args([
+                util::run(util::cargo_command().args([
                     "clippy",
                     "--workspace",
                     "--all-targets",
@@ -205,7 +200,7 @@ fn run_nextest(database_url: &str, extra: &[String]) -> Result<()> {
     let junit = util::target_dir().join("nextest/default/junit.xml");
     let _ = std::fs::remove_file(&junit);
     util::run(
-        cargo()
+        util::cargo_command()
             .args(["nextest", "run", "--workspace", "--no-fail-fast"])
             .args(extra)
             .env("DATABASE_URL", database_url)

@@ -446,10 +446,13 @@ impl CartApi {
         checkout_gate(&self.state, visitor).await
     }
 
-    async fn item_data(&self, cart_id: Option<i32>) -> Result<ItemData, AppError> {
+    async fn item_data(
+        conn: &mut sqlx::PgConnection,
+        cart_id: Option<i32>,
+    ) -> Result<ItemData, AppError> {
         Ok(match cart_id {
             Some(id) => ItemData {
-                product_sku_data: Some(keyed(carts::items(&self.state.pool, id).await?)),
+                product_sku_data: Some(keyed(carts::items_in(conn, id).await?)),
             },
             None => ItemData::default(),
         })
@@ -481,35 +484,23 @@ impl CartApi {
     /// The cart's product lines (cart page).
     #[oai(path = "/order/cart-items", method = "get")]
     async fn cart_items(&self, jar: &CookieJar) -> Result<Json<CartItems>, Failure<ServerErrors>> {
-        if !visitor::has_identity_cookie(jar) {
-            return Ok(Json(CartItems {
-                cart_found: false,
-                item_data: ItemData::default(),
-                order_api_version: version(),
-            }));
-        }
-        // The page polls this: one pooled connection for its up to three
-        // queries (each acquire/release costs sqlx a round trip of its own).
-        let mut conn = self.state.pool.acquire().await.map_err(AppError::from)?;
-        let visitor = visitor::identify_with(&mut *conn, &self.state.config, jar)
-            .await
-            .map_err(AppError::from)?;
-        let cart_id = match visitor.cart_owner() {
-            Some(owner) => carts::find_on(&mut conn, &owner)
+        let mut cart_id = None;
+        let mut item_data = ItemData::default();
+        // A first visit has no cookie that could name a cart: no query at all.
+        if visitor::has_identity_cookie(jar) {
+            // The page polls this: one pooled connection for its up to three
+            // queries (each acquire/release costs sqlx a round trip of its own).
+            let mut conn = self.state.pool.acquire().await.map_err(AppError::from)?;
+            let visitor = visitor::identify_with(&mut *conn, &self.state.config, jar)
                 .await
-                .map_err(AppError::from)?,
-            None => None,
-        };
-        let item_data = match cart_id {
-            Some(id) => ItemData {
-                product_sku_data: Some(keyed(
-                    carts::items_in(&mut conn, id)
-                        .await
-                        .map_err(AppError::from)?,
-                )),
-            },
-            None => ItemData::default(),
-        };
+                .map_err(AppError::from)?;
+            if let Some(owner) = visitor.cart_owner() {
+                cart_id = carts::find_on(&mut conn, &owner)
+                    .await
+                    .map_err(AppError::from)?;
+            }
+            item_data = Self::item_data(&mut conn, cart_id).await?;
+        }
         Ok(Json(CartItems {
             cart_found: cart_id.is_some(),
             item_data,
@@ -844,10 +835,11 @@ impl CartApi {
             }));
         }
         let cart_id = self.cart_id(&visitor).await?;
+        let mut conn = self.state.pool.acquire().await.map_err(AppError::from)?;
         Ok(Json(ConfirmItems {
             checkout_allowed: true,
             cart_found: Some(cart_id.is_some()),
-            item_data: Some(self.item_data(cart_id).await?),
+            item_data: Some(Self::item_data(&mut conn, cart_id).await?),
             order_api_version: version(),
         }))
     }
