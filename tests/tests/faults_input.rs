@@ -274,7 +274,8 @@ async fn a_huge_query_string_or_header_is_refused_within_bounds() {
         .expect("answer");
     assert_eq!(response.status(), 200);
 
-    // Past the bounds: a URI of 500 KiB (hyper: 414); a header value of
+    // Past the bounds: a URI of 500 KiB (hyper: 414, or 431 when its ~400 KiB
+    // read buffer fills before the request line is complete); a header value of
     // 40 KiB (our header cap, 32 KiB by default: 431 in the API's error
     // shape); one of 500 KiB (past hyper's ~400 KiB read buffer: hyper's own
     // bodiless 431); 500 headers (hyper's count limit: 431).
@@ -284,17 +285,17 @@ async fn a_huge_query_string_or_header_is_refused_within_bounds() {
         (
             "query string",
             format!("GET /order/products?q={huge} HTTP/1.1\r\nHost: x\r\n\r\n"),
-            414,
+            &[414, 431][..],
         ),
         (
             "40 KiB header value",
             format!("GET /order/products HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"),
-            431,
+            &[431],
         ),
         (
             "500 KiB header value",
             format!("GET /order/products HTTP/1.1\r\nHost: x\r\nX-Big: {huge}\r\n\r\n"),
-            431,
+            &[431],
         ),
         (
             "header count",
@@ -304,13 +305,16 @@ async fn a_huge_query_string_or_header_is_refused_within_bounds() {
                     .map(|i| format!("X-H{i}: v\r\n"))
                     .collect::<String>()
             ),
-            431,
+            &[431],
         ),
     ];
     for (what, request, expected) in cases {
         let started = Instant::now();
         let answer = raw_exchange(&service, request, Vec::new(), 0, Duration::from_secs(5)).await;
-        assert_eq!(answer.status, expected, "huge {what}: {answer:?}");
+        assert!(
+            expected.contains(&answer.status),
+            "huge {what}: expected one of {expected:?}, got {answer:?}"
+        );
         if what == "40 KiB header value" {
             assert!(
                 answer.body.contains(r#""error":"headers-too-large""#),
